@@ -1,0 +1,70 @@
+# Two commands for a newcomer: `make run` and `make test`. Everything else is set up on the way.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+RASA_VENV := .venv-rasa
+MODEL     := models/antifraud.tar.gz
+RASA      := PYTHONPATH=$(CURDIR) $(RASA_VENV)/bin/rasa
+PYTEST_ARGS ?=
+
+# Python 3.10: on PATH, else under pyenv. Rasa 3.6 supports nothing newer.
+PYTHON310 := $(shell command -v python3.10 2>/dev/null || ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python 2>/dev/null | tail -n 1)
+
+.PHONY: help setup train run test bench lint format clean python310
+
+help:
+	@echo "make run    set up what is missing, train the model if needed, run the product"
+	@echo "make test   set up, train if needed, validate the data and run every test"
+	@echo "make bench  cross-validated NLU figures and classify speed (writes reports/bench.md)"
+	@echo "make lint   ruff check and format check"
+
+python310:
+	@if [ -z "$(PYTHON310)" ]; then \
+	  echo "Python 3.10 is needed (Rasa 3.6 supports nothing newer) and none was found."; \
+	  echo "Install it, e.g. 'pyenv install 3.10' or 'apt-get install python3.10 python3.10-venv',"; \
+	  echo "then run make again."; exit 1; fi
+
+# Each environment is made again only when its requirements change.
+$(RASA_VENV)/.stamp: requirements-rasa.txt | python310
+	rm -rf $(RASA_VENV)
+	$(PYTHON310) -m venv $(RASA_VENV)
+	$(RASA_VENV)/bin/pip install --quiet --upgrade pip wheel "setuptools<70"
+	$(RASA_VENV)/bin/pip install --quiet -r requirements-rasa.txt
+	touch $@
+
+$(VENV)/.stamp: pyproject.toml | python310
+	rm -rf $(VENV)
+	$(PYTHON310) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip wheel
+	$(VENV)/bin/pip install --quiet -e ".[dev]"
+	touch $@
+
+setup: $(RASA_VENV)/.stamp $(VENV)/.stamp
+
+# Trains only when the training data, the domain, the config or the normaliser changed (by content).
+train: setup
+	@RASA_VENV=$(RASA_VENV) MODEL=$(MODEL) scripts/train-if-changed
+
+run: train
+	@echo "Rasa server on http://127.0.0.1:5005 (REST channel: /webhooks/rest/webhook). Ctrl-C stops it."
+	$(RASA) run --enable-api --port 5005 --model $(MODEL) --endpoints endpoints.yml \
+	  --credentials credentials.yml
+
+test: train
+	$(RASA) data validate --fail-on-warnings --data nlu_data --domain domain.yml --config config.yml
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+bench: train
+	$(VENV)/bin/python scripts/bench.py
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf models/ reports/ .pytest_cache

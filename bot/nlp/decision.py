@@ -1,0 +1,98 @@
+"""The decision the bot and ``antifraud classify`` share: is this message a scam, which kind, how sure.
+
+Input is Rasa's parse result (intent and intent ranking) and the red flags and indicators that
+``analysis`` found. The model's scam probability is the sum of its confidences over the scam
+intents, so a message the model splits between two scam types is still caught; red flags lower
+the bar for a message the model is unsure of, and choose the type when the model hesitates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.nlp.analysis import Analysis
+from bot.nlp.taxonomy import NOT_SCAM, OTHER_SCAM, Taxonomy
+
+FALLBACK_INTENT = "nlu_fallback"
+URGENT_INTENT = "money_transferred"
+HIGH = "high"
+MEDIUM = "medium"
+LOW = "low"
+
+# A message the model is unsure of counts as a scam with this many distinct red-flag phrases.
+_FLAGS_TO_TIP = 2
+# Below this the model is taken to have no opinion about scams at all.
+_SCAM_FLOOR = 0.25
+_HIGH_CONFIDENCE = 0.8
+# When the two best scam types are this close, red flags decide between them.
+_TYPE_MARGIN = 0.15
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome for one message."""
+
+    scam_type: str
+    is_scam: bool
+    confidence: float
+    intent: str | None
+    risk: str
+
+
+def _ranking(parse: dict) -> list[tuple[str, float]]:
+    ranking = parse.get("intent_ranking") or []
+    if not ranking and parse.get("intent"):
+        ranking = [parse["intent"]]
+    return [
+        (str(r.get("name")), float(r.get("confidence") or 0.0))
+        for r in ranking
+        if r.get("name") and r.get("name") != FALLBACK_INTENT
+    ]
+
+
+def _pick_type(
+    scores: list[tuple[str, float]], analysis: Analysis, taxonomy: Taxonomy
+) -> str:
+    """The scam type code: the model's best, unless red flags clearly favour a close second."""
+    flags = analysis.red_flag_counts()
+    if not scores:
+        return flags.most_common(1)[0][0] if flags else OTHER_SCAM
+    best_code, best = scores[0]
+    for code, score in scores[1:]:
+        if best - score > _TYPE_MARGIN:
+            break
+        if flags.get(code, 0) > flags.get(best_code, 0):
+            return code
+    if best < _SCAM_FLOOR and flags:
+        return flags.most_common(1)[0][0]
+    return best_code
+
+
+def decide(parse: dict, analysis: Analysis, taxonomy: Taxonomy, threshold: float) -> Verdict:
+    """Combine the NLU result with the red flags and indicators into a verdict."""
+    raw_intent = (parse.get("intent") or {}).get("name")
+    ranking = _ranking(parse)
+    scam_scores = []
+    for name, confidence in ranking:
+        scam_type = taxonomy.by_intent(name)
+        if scam_type is not None and scam_type.is_scam:
+            scam_scores.append((scam_type.code, confidence))
+    scam_scores.sort(key=lambda item: -item[1])
+    scam_prob = sum(score for _, score in scam_scores)
+    top_intent = ranking[0][0] if ranking else None
+    distinct_flags = sum(analysis.red_flag_counts().values())
+
+    urgent = top_intent == URGENT_INTENT
+    is_scam = (
+        urgent
+        or scam_prob >= threshold
+        or (scam_prob >= _SCAM_FLOOR and distinct_flags >= _FLAGS_TO_TIP)
+    )
+    if not is_scam:
+        return Verdict(NOT_SCAM, False, round(1.0 - scam_prob, 4), raw_intent, LOW)
+
+    code = _pick_type(scam_scores, analysis, taxonomy)
+    confidence = ranking[0][1] if urgent else scam_prob
+    evidence = distinct_flags > 0 or bool(analysis.indicators)
+    risk = HIGH if urgent or (confidence >= _HIGH_CONFIDENCE and evidence) else MEDIUM
+    return Verdict(code, True, round(confidence, 4), raw_intent, risk)

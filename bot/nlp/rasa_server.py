@@ -1,0 +1,159 @@
+"""Talking to the Rasa server over HTTP, and starting one from ``models/`` when none answers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+
+from bot.settings import PROJECT_ROOT, Settings
+
+logger = logging.getLogger(__name__)
+
+# DIET's cost grows with the sequence length; what decides a verdict is in the first lines.
+NLU_MAX_CHARS = 1000
+
+
+class RasaUnavailable(RuntimeError):
+    """The Rasa server did not answer, or answered with an error."""
+
+
+class RasaClient:
+    """A small async client for Rasa's HTTP API (``/status``, ``/model/parse``)."""
+
+    def __init__(self, base_url: str, timeout: float = 30.0, retries: int = 3) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._retries = retries
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+        )
+
+    async def __aenter__(self) -> RasaClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def is_ready(self) -> bool:
+        """True when a Rasa server with a loaded model answers at ``base_url``."""
+        try:
+            response = await self._http.get("/status", timeout=3.0)
+        except httpx.HTTPError:
+            return False
+        if response.status_code != 200:
+            return False
+        try:
+            return bool(response.json().get("model_file"))
+        except ValueError:
+            return False
+
+    async def parse(self, text: str) -> dict:
+        """Rasa's NLU result for ``text``; retries network errors and 5xx with back-off."""
+        payload = {"text": text[:NLU_MAX_CHARS]}
+        delay = 0.2
+        for attempt in range(self._retries + 1):
+            try:
+                response = await self._http.post("/model/parse", json=payload)
+                if response.status_code < 500:
+                    response.raise_for_status()
+                    return response.json()
+                error: Exception = RasaUnavailable(f"Rasa answered {response.status_code}")
+            except httpx.HTTPStatusError as exc:
+                raise RasaUnavailable(f"Rasa refused the request: {exc}") from exc
+            except (httpx.TransportError, ValueError) as exc:
+                error = exc
+            if attempt < self._retries:
+                await asyncio.sleep(delay)
+                delay *= 2
+        raise RasaUnavailable(f"Rasa at {self.base_url} did not answer: {error}")
+
+
+def find_model(model_dir: Path) -> Path:
+    """The model to serve: ``antifraud.tar.gz`` if present, else the newest archive."""
+    preferred = model_dir / "antifraud.tar.gz"
+    if preferred.is_file():
+        return preferred
+    archives = sorted(model_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    if not archives:
+        raise FileNotFoundError(f"no trained model in {model_dir}: run 'make train' first")
+    return archives[-1]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
+@contextlib.asynccontextmanager
+async def rasa_server(settings: Settings) -> AsyncIterator[str]:
+    """The URL of a ready Rasa server: ``RASA_URL`` if one answers, else one started here.
+
+    A server started here listens on a free loopback port, serves the model from ``MODEL_DIR``
+    and is stopped when the block ends.
+    """
+    async with RasaClient(settings.rasa_url) as probe:
+        if await probe.is_ready():
+            yield settings.rasa_url
+            return
+    model = find_model(settings.model_dir)
+    if not settings.rasa_python.is_file():
+        raise RasaUnavailable(
+            f"no Rasa server at {settings.rasa_url} and no Rasa environment at "
+            f"{settings.rasa_python}: run 'make setup'"
+        )
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tempfile.NamedTemporaryFile(prefix="rasa-server-", suffix=".log", delete=False)  # noqa: SIM115
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    command = [str(settings.rasa_python), "-m", "rasa", "run", "--enable-api", "-i", "127.0.0.1",
+               "--port", str(port), "--model", str(model)]
+    logger.info("starting a Rasa server on %s with %s (log: %s)", url, model.name, log.name)
+    process = subprocess.Popen(
+        command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        await _wait_ready(url, process, settings.rasa_start_timeout, Path(log.name))
+        yield url
+    finally:
+        _stop(process)
+        log.close()
+
+
+async def _wait_ready(url: str, process: subprocess.Popen, timeout: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    async with RasaClient(url) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                tail = log.read_text(errors="replace")[-2000:]
+                raise RasaUnavailable(f"the Rasa server exited early:\n{tail}")
+            if await client.is_ready():
+                return
+            await asyncio.sleep(0.5)
+    _stop(process)
+    raise RasaUnavailable(f"the Rasa server did not become ready within {timeout:.0f} s")

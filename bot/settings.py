@@ -1,0 +1,83 @@
+"""Settings, read once from the environment and an optional ``.env`` file.
+
+This is the only module that reads ``os.environ``. Every setting is listed in the README's table.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    """Parse ``KEY=value`` lines; ``#`` comments and blank lines are skipped, quotes stripped."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
+    return values
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed settings. Field names are the environment variable names in lower case."""
+
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_python: Path = PROJECT_ROOT / ".venv-rasa" / "bin" / "python"
+    model_dir: Path = PROJECT_ROOT / "models"
+    taxonomy_path: Path = PROJECT_ROOT / "nlu_data" / "scam_types.yml"
+    lookups_dir: Path = PROJECT_ROOT / "nlu_data" / "lookups"
+    scam_threshold: float = 0.55
+    classify_concurrency: int = 8
+    rasa_start_timeout: float = 240.0
+    rasa_request_timeout: float = 30.0
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, dotenv: Path | None = None) -> Settings:
+        """Environment variables win over ``.env``; unknown keys are ignored."""
+        merged = _read_dotenv(dotenv or PROJECT_ROOT / ".env")
+        merged.update(os.environ if env is None else env)
+        kwargs: dict[str, object] = {}
+        for f in fields(cls):
+            raw = merged.get(f.name.upper())
+            if raw is None or raw == "":
+                continue
+            kwargs[f.name] = _coerce(f.name, raw, type(getattr(cls, f.name, "")))
+        settings = cls(**kwargs)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if not 0.0 < self.scam_threshold < 1.0:
+            raise SettingsError("SCAM_THRESHOLD must be between 0 and 1")
+        if self.classify_concurrency < 1:
+            raise SettingsError("CLASSIFY_CONCURRENCY must be at least 1")
+        if not self.rasa_url.startswith(("http://", "https://")):
+            raise SettingsError("RASA_URL must be an http:// or https:// address")
+
+
+def _coerce(name: str, raw: str, kind: type) -> object:
+    try:
+        if kind is float:
+            return float(raw)
+        if kind is int:
+            return int(raw)
+        if issubclass(kind, Path):
+            path = Path(raw)
+            return path if path.is_absolute() else PROJECT_ROOT / path
+    except ValueError as exc:
+        raise SettingsError(f"{name.upper()}={raw!r} is not a valid {kind.__name__}") from exc
+    return raw
