@@ -40,21 +40,24 @@ async def _run_classify(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     total = _count_lines(path) if path else None
     try:
-        async with rasa_server(settings) as url:
-            async with RasaClient(url, timeout=settings.rasa_request_timeout) as client:
-                classifier = Classifier(client, analyzer, taxonomy, settings.scam_threshold)
-                handle = path.open("rb") if path else sys.stdin.buffer
-                with handle, tqdm(
-                    total=total, unit="line", file=sys.stderr, disable=args.quiet
-                ) as bar:
-                    counts = await classify_lines(
-                        classifier,
-                        _read_lines(handle),
-                        sys.stdout,
-                        concurrency=args.concurrency or settings.classify_concurrency,
-                        reveal=args.reveal,
-                        on_done=lambda _record: bar.update(1),
-                    )
+        async with (
+            rasa_server(settings) as url,
+            RasaClient(url, timeout=settings.rasa_request_timeout) as client,
+        ):
+            classifier = Classifier(client, analyzer, taxonomy, settings.scam_threshold)
+            handle = path.open("rb") if path else sys.stdin.buffer
+            with (
+                handle,
+                tqdm(total=total, unit="line", file=sys.stderr, disable=args.quiet) as bar,
+            ):
+                counts = await classify_lines(
+                    classifier,
+                    _read_lines(handle),
+                    sys.stdout,
+                    concurrency=args.concurrency or settings.classify_concurrency,
+                    reveal=args.reveal,
+                    on_done=lambda _record: bar.update(1),
+                )
     except (RasaUnavailable, FileNotFoundError) as exc:
         print(f"antifraud classify: {exc}", file=sys.stderr)
         return 1
@@ -91,8 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"antifraud: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     if args.command == "classify":
         return asyncio.run(_run_classify(args, settings))
     return 2

@@ -7,6 +7,7 @@ red-flag phrase and app name is loaded as a word, so that a phrase comes out as 
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -27,10 +28,31 @@ APP = "app"
 RED_FLAGS_KEY = "red_flags"
 APPS_KEY = "apps"
 # Words that come before "APP" without being part of its name ("下载APP", "这个APP").
-_APP_NAME_NOISE = ("下载", "安装", "打开", "注册", "登录", "登陆", "使用", "用", "在", "叫", "个",
-                   "一个", "这个", "那个", "款", "的", "去", "上", "点")
+_APP_NAME_NOISE = (
+    "下载",
+    "安装",
+    "打开",
+    "注册",
+    "登录",
+    "登陆",
+    "使用",
+    "用",
+    "在",
+    "叫",
+    "个",
+    "一个",
+    "这个",
+    "那个",
+    "款",
+    "的",
+    "去",
+    "上",
+    "点",
+)
 # Jieba's dictionary frequencies reach a few hundred thousand; this makes a phrase win a split.
 _USER_WORD_FREQ = 2_000_000
+
+jieba.setLogLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)
@@ -73,7 +95,7 @@ class Analysis:
         return [asdict(f) for f in self.red_flags]
 
     def indicators_dict(self, *, reveal: bool = False) -> list[dict]:
-        """Indicators as dictionaries; personal values are masked unless ``reveal`` is asked for."""
+        """Indicators as dictionaries; personal values masked unless ``reveal`` is set."""
         rows = []
         for ind in self.indicators:
             row = asdict(ind)
@@ -107,8 +129,17 @@ class Analyzer:
         self._app_matcher = Matcher(self.nlp.vocab)
         self._app_matcher.add(
             "app_suffix",
-            [[{"TEXT": {"REGEX": r"^[\u4e00-\u9fffA-Za-z0-9]+$"}, "LOWER": {"NOT_IN": ["app"]}},
-              {"LOWER": "app"}]],
+            [
+                [
+                    {
+                        "TEXT": {"REGEX": r"^[\u4e00-\u9fffA-Za-z0-9]+$"},
+                        "LOWER": {"NOT_IN": ["app"]},
+                        "OP": "{1,4}",
+                    },
+                    {"LOWER": "app"},
+                ]
+            ],
+            greedy="LONGEST",
         )
 
     @staticmethod
@@ -159,11 +190,15 @@ class Analyzer:
         for span in doc.spans[APPS_KEY]:
             names.setdefault(span.text.lower(), (span.start_char, span.end_char))
         for _, start, end in self._app_matcher(doc):
-            token = doc[start]
-            name = token.text
-            if name in _APP_NAME_NOISE or len(name) < 2 or name.isdigit():
+            words = [t.text for t in doc[start : end - 1]]
+            # "我在网上下载金牛任务宝APP": the name starts after the last verb or filler word.
+            cut = max((i + 1 for i, w in enumerate(words) if w in _APP_NAME_NOISE), default=0)
+            name_start = start + cut
+            name = doc[name_start : end - 1].text
+            if len(name) < 2 or name.isdigit():
                 continue
-            names.setdefault(name.lower(), (token.idx, token.idx + len(token.text)))
+            first = doc[name_start]
+            names.setdefault(name.lower(), (first.idx, first.idx + len(name)))
         apps = []
         for name, (start, end) in names.items():
             src = self._source(norm, start, end)

@@ -77,7 +77,7 @@ class Classifier:
         return parse
 
     async def classify(self, text: str) -> Classification:
-        """The verdict on one message; raises ``RasaUnavailable`` when the NLU cannot be reached."""
+        """The verdict on one message; raises ``RasaUnavailable`` if the NLU is unreachable."""
         analysis = self.analyzer.analyse(text)
         parse = await self._parse_once(analysis.normalized, text)
         verdict = decide(parse, analysis, self.taxonomy, self.threshold)

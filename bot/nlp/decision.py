@@ -1,4 +1,4 @@
-"""The decision the bot and ``antifraud classify`` share: is this message a scam, which kind, how sure.
+"""The decision shared by the bot and ``antifraud classify``: scam or not, which kind, how sure.
 
 Input is Rasa's parse result (intent and intent ranking) and the red flags and indicators that
 ``analysis`` found. The model's scam probability is the sum of its confidences over the scam
@@ -50,9 +50,7 @@ def _ranking(parse: dict) -> list[tuple[str, float]]:
     ]
 
 
-def _pick_type(
-    scores: list[tuple[str, float]], analysis: Analysis, taxonomy: Taxonomy
-) -> str:
+def _pick_type(scores: list[tuple[str, float]], analysis: Analysis, taxonomy: Taxonomy) -> str:
     """The scam type code: the model's best, unless red flags clearly favour a close second."""
     flags = analysis.red_flag_counts()
     if not scores:

@@ -1,4 +1,4 @@
-"""Indicators in a normalised message: phone numbers, links, bank cards, QQ and WeChat ids, amounts.
+"""Indicators in a normalised message: phones, links, bank cards, QQ and WeChat ids, amounts.
 
 Each finder works on the normalised text (see ``normalize``) and returns spans on it; ``analysis``
 maps them back to the source text. Values are canonical (digits only, lower-case domains) so they
@@ -21,9 +21,7 @@ QQ = "qq"
 WECHAT = "wechat"
 MONEY = "money"
 
-PERSONAL_KINDS = frozenset(
-    {PHONE_MOBILE, PHONE_LANDLINE, BANK_CARD, ID_NUMBER, QQ, WECHAT}
-)
+PERSONAL_KINDS = frozenset({PHONE_MOBILE, PHONE_LANDLINE, BANK_CARD, ID_NUMBER, QQ, WECHAT})
 
 
 @dataclass(frozen=True)
@@ -41,19 +39,34 @@ _NOT_DIGIT_BEFORE = r"(?<![\d.])"
 _NOT_DIGIT_AFTER = r"(?![\d])"
 
 _MOBILE = re.compile(
-    _NOT_DIGIT_BEFORE + r"(?:(?:\+|00)?86" + _SEP + r")?(1[3-9]\d" + _SEP + r"\d{4}" + _SEP
-    + r"\d{4})" + _NOT_DIGIT_AFTER
+    _NOT_DIGIT_BEFORE
+    + r"(?:(?:\+|00)?86"
+    + _SEP
+    + r")?(1[3-9]\d"
+    + _SEP
+    + r"\d{4}"
+    + _SEP
+    + r"\d{4})"
+    + _NOT_DIGIT_AFTER
 )
 _LANDLINE = re.compile(
     _NOT_DIGIT_BEFORE + r"(?:\(0\d{2,3}\)|0\d{2,3}[-\s])\s?[2-9]\d{6,7}" + _NOT_DIGIT_AFTER
 )
 _SERVICE = re.compile(
-    _NOT_DIGIT_BEFORE + r"(?:[48]00" + _SEP + r"\d{3}" + _SEP + r"\d{4}|95\d{3}(?:\d{3})?)"
+    _NOT_DIGIT_BEFORE
+    + r"(?:[48]00"
+    + _SEP
+    + r"\d{3}"
+    + _SEP
+    + r"\d{4}|95\d{3}(?:\d{3})?)"
     + _NOT_DIGIT_AFTER
 )
-_CARD = re.compile(_NOT_DIGIT_BEFORE + r"(\d{4}(?:[\s-]?\d{4}){3}(?:[\s-]?\d{1,3})?)" + _NOT_DIGIT_AFTER)
+_CARD = re.compile(
+    _NOT_DIGIT_BEFORE + r"(\d{4}(?:[\s-]?\d{4}){3}(?:[\s-]?\d{1,3})?)" + _NOT_DIGIT_AFTER
+)
 _ID = re.compile(
-    _NOT_DIGIT_BEFORE + r"[1-9]\d{5}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]"
+    _NOT_DIGIT_BEFORE
+    + r"[1-9]\d{5}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]"
     + r"(?![\dXx])"
 )
 _CARD_CONTEXT = re.compile(r"(?:卡号?|账号|账户|户名|收款|转入|打到|汇入|银行)[^\d]{0,8}$")
@@ -64,23 +77,46 @@ _TLDS = (
     "biz|pro|ltd|live|fun|icu|work|link|win|bid|store|tech|ink|red|kim|wang|ren|gov\\.cn|com\\.cn"
 )
 _DOT = r"(?:\.|。|点|dot|DOT|\(\.\)|\(点\))"
-_URL = re.compile(r"(?i)(?<![a-z0-9])(?:https?|hxxps?)\s*[:：]\s*//[^\s\u4e00-\u9fff<>\"'，。！？、）)】]+")
+_URL = re.compile(
+    r"(?i)(?<![a-z0-9])(?:https?|hxxps?)\s*[:：]\s*//[^\s\u4e00-\u9fff<>\"'，。！？、）)】]+"
+)
 _DOMAIN = re.compile(
-    r"(?i)(?<![a-z0-9_@.-])((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\s?" + _DOT + r"\s?)+(?:" + _TLDS
+    r"(?i)(?<![a-z0-9_@.-])((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\s?"
+    + _DOT
+    + r"\s?)+(?:"
+    + _TLDS
     + r"))(?![a-z0-9])(/[^\s\u4e00-\u9fff<>\"'，。！？、）)】]*)?"
 )
 _DOT_WORD = re.compile(r"(?i)\s?(?:。|点|dot|\(\.\)|\(点\))\s?")
 
-_QQ = re.compile(r"(?i)(?:qq|扣扣|企鹅|球球|Q)\s*(?:号码?|群号?)?\s*[:：是为]?\s*([1-9]\d{4,10})(?!\d)")
-_WECHAT_WORD = r"(?:微信|徽信|威信|薇信|危信|维信|v信|V信|vx|VX|wx|WX|weixin|wechat|加v|加V|\+v|\+V|➕v|➕V)"
+_QQ = re.compile(
+    r"(?i)(?:qq|扣扣|企鹅|球球|Q)\s*(?:号码?|群号?)?\s*[:：是为]?\s*([1-9]\d{4,10})(?!\d)"
+)
+_WECHAT_WORD = (
+    r"(?:微信|徽信|威信|薇信|危信|维信|v信|V信|vx|VX|wx|WX|weixin|wechat|加v|加V|\+v|\+V|➕v|➕V)"
+)
 _WECHAT = re.compile(
-    r"(?<![A-Za-z0-9_])" + _WECHAT_WORD
-    + r"\s*(?:号|id|ID)?\s*[:：是为]?\s*((?:wxid_)?[A-Za-z][-_A-Za-z0-9]{5,19}|1[3-9]\d{9})(?![A-Za-z0-9_-])"
+    r"(?<![A-Za-z0-9_])"
+    + _WECHAT_WORD
+    + r"\s*(?:号|id|ID)?\s*[:：是为]?\s*"
+    + r"((?:wxid_)?[A-Za-z][-_A-Za-z0-9]{5,19}|1[3-9]\d{9})(?![A-Za-z0-9_-])"
 )
 _WXID = re.compile(r"(?<![A-Za-z0-9_])(wxid_[A-Za-z0-9]{6,24})(?![A-Za-z0-9_-])")
 
-_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
-              "七": 7, "八": 8, "九": 9}
+_CN_DIGITS = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 _CN_UNITS = {"十": 10, "百": 100, "千": 1000}
 _MONEY_ARABIC = re.compile(
     r"(?i)(?:(￥|¥|RMB|人民币)\s?)?(?<![\d.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s?"
@@ -215,8 +251,17 @@ def _overlaps(a: Found, b: Found) -> bool:
 
 # When two finds overlap, the more specific kind wins (an ID number is not also a bank card,
 # a WeChat id that is a mobile number is reported once, as the WeChat id).
-_PRIORITY = [ID_NUMBER, WECHAT, QQ, LINK, BANK_CARD, PHONE_SERVICE, PHONE_MOBILE, PHONE_LANDLINE,
-             MONEY]
+_PRIORITY = [
+    ID_NUMBER,
+    WECHAT,
+    QQ,
+    LINK,
+    BANK_CARD,
+    PHONE_SERVICE,
+    PHONE_MOBILE,
+    PHONE_LANDLINE,
+    MONEY,
+]
 
 
 def find_indicators(text: str) -> list[Found]:

@@ -1,12 +1,13 @@
 """Text normalisation for Chinese chat messages, with a map back to the original offsets.
 
-Scam messages dodge filters with full-width letters (ＡＰＰ), traditional characters (轉賬), zero-width
-characters and spaced-out words (刷 单). Everything downstream (the Rasa pipeline, red-flag matching,
-indicator extraction) works on one normalised form, and every position found there maps back to the
-text the resident sent, so replies and pages can quote and highlight it.
+Scam messages dodge filters with full-width letters (ＡＰＰ), traditional characters
+(轉賬), zero-width characters and spaced-out words (刷 单). Everything downstream (the
+Rasa pipeline, red-flag matching, indicator extraction) works on one normalised form,
+and every position found there maps back to the text the resident sent, so replies and
+pages can quote and highlight it.
 
-This module must stay importable from the Rasa environment too (``rasa_addons.normalizer`` uses it):
-standard library and ``opencc`` only.
+This module must stay importable from the Rasa environment too
+(``rasa_addons.normalizer`` uses it): standard library and ``opencc`` only.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ def normalize(text: str) -> Normalized:
             j += 1
         before = out[-1] if out else ""
         after = kept[j] if j < len(kept) else ""
-        # Spaces inside Chinese text are filler ("刷 单", "加 V 信"); between Latin words they matter.
+        # Spaces in Chinese text are filler ("刷 单", "加 V 信"); between Latin words they count.
         if before and after and not (_is_cjk(before) or _is_cjk(after)):
             out.append(" ")
             out_origin.append(origin[i])

@@ -99,15 +99,66 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
+class RasaProcess:
+    """A Rasa server started from this process on a free loopback port."""
+
+    def __init__(self, settings: Settings) -> None:
+        model = find_model(settings.model_dir)
+        if not settings.rasa_python.is_file():
+            raise RasaUnavailable(
+                f"no Rasa server at {settings.rasa_url} and no Rasa environment at "
+                f"{settings.rasa_python}: run 'make setup'"
+            )
+        self.url = f"http://127.0.0.1:{_free_port()}"
+        self.timeout = settings.rasa_start_timeout
+        self.log_path = Path(tempfile.mkstemp(prefix="rasa-server-", suffix=".log")[1])
+        env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+        port = self.url.rsplit(":", 1)[1]
+        command = [
+            str(settings.rasa_python),
+            "-m",
+            "rasa",
+            "run",
+            "--enable-api",
+            "-i",
+            "127.0.0.1",
+            "--port",
+            port,
+            "--model",
+            str(model),
+        ]
+        logger.info(
+            "starting a Rasa server on %s with %s (log: %s)", self.url, model.name, self.log_path
+        )
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    async def wait_ready(self) -> None:
+        """Return once the model is loaded; raise if the server exits or takes too long."""
+        deadline = time.monotonic() + self.timeout
+        async with RasaClient(self.url) as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    tail = self.log_path.read_text(errors="replace")[-2000:]
+                    raise RasaUnavailable(f"the Rasa server exited early:\n{tail}")
+                if await client.is_ready():
+                    return
+                await asyncio.sleep(0.5)
+        self.stop()
+        raise RasaUnavailable(f"the Rasa server did not become ready within {self.timeout:.0f} s")
+
+    def stop(self) -> None:
+        """Terminate the server, killing it if it does not stop within 15 s."""
+        if self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
 
 
 @contextlib.asynccontextmanager
@@ -121,39 +172,9 @@ async def rasa_server(settings: Settings) -> AsyncIterator[str]:
         if await probe.is_ready():
             yield settings.rasa_url
             return
-    model = find_model(settings.model_dir)
-    if not settings.rasa_python.is_file():
-        raise RasaUnavailable(
-            f"no Rasa server at {settings.rasa_url} and no Rasa environment at "
-            f"{settings.rasa_python}: run 'make setup'"
-        )
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tempfile.NamedTemporaryFile(prefix="rasa-server-", suffix=".log", delete=False)  # noqa: SIM115
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    command = [str(settings.rasa_python), "-m", "rasa", "run", "--enable-api", "-i", "127.0.0.1",
-               "--port", str(port), "--model", str(model)]
-    logger.info("starting a Rasa server on %s with %s (log: %s)", url, model.name, log.name)
-    process = subprocess.Popen(
-        command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
+    server = RasaProcess(settings)
     try:
-        await _wait_ready(url, process, settings.rasa_start_timeout, Path(log.name))
-        yield url
+        await server.wait_ready()
+        yield server.url
     finally:
-        _stop(process)
-        log.close()
-
-
-async def _wait_ready(url: str, process: subprocess.Popen, timeout: float, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    async with RasaClient(url) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                tail = log.read_text(errors="replace")[-2000:]
-                raise RasaUnavailable(f"the Rasa server exited early:\n{tail}")
-            if await client.is_ready():
-                return
-            await asyncio.sleep(0.5)
-    _stop(process)
-    raise RasaUnavailable(f"the Rasa server did not become ready within {timeout:.0f} s")
+        server.stop()

@@ -1,4 +1,4 @@
-"""The scam taxonomy, read from ``nlu_data/scam_types.yml``: the one place the types are defined."""
+"""The scam taxonomy, read from ``nlu_data/scam_types.yml``, the one place types are defined."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class TaxonomyError(ValueError):
 
 @dataclass(frozen=True)
 class ScamType:
-    """One scam type: its code, Chinese name, the NLU intent that stands for it, and what to say."""
+    """One scam type: code, Chinese name, the NLU intent standing for it, and what to say."""
 
     code: str
     name: str

@@ -22,7 +22,10 @@ def kinds(text: str) -> list[tuple[str, str]]:
         ("请拨打4008123456", (ind.PHONE_SERVICE, "4008123456")),
         ("工行客服95588", (ind.PHONE_SERVICE, "95588")),
         ("点击 http://t.cn/A6xYz3 领取", (ind.LINK, "http://t.cn/A6xYz3")),
-        ("登录 https://JD-Refund.VIP/claim?id=9 退款", (ind.LINK, "https://jd-refund.vip/claim?id=9")),
+        (
+            "登录 https://JD-Refund.VIP/claim?id=9 退款",
+            (ind.LINK, "https://jd-refund.vip/claim?id=9"),
+        ),
         ("打开www点abc123点com注册", (ind.LINK, "www.abc123.com")),
         ("网址 abc123 . com 看看", (ind.LINK, "abc123.com")),
         ("卡号6222021234567890123转过来", (ind.BANK_CARD, "6222021234567890123")),
