@@ -8,8 +8,11 @@ MODEL     := models/antifraud.tar.gz
 RASA      := PYTHONPATH=$(CURDIR) $(RASA_VENV)/bin/rasa
 PYTEST_ARGS ?=
 
-# Python 3.10: on PATH, else under pyenv. Rasa 3.6 supports nothing newer.
-PYTHON310 := $(shell command -v python3.10 2>/dev/null || ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python 2>/dev/null | tail -n 1)
+# Python 3.10 that really runs (a pyenv shim may exist without the version being active):
+# on PATH, else under pyenv, else the system's. Rasa 3.6 supports nothing newer.
+PYTHON310 := $(shell for p in "$$(command -v python3.10)" $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10 /usr/bin/python3.10 /usr/local/bin/python3.10; do \
+  [ -x "$$p" ] && "$$p" -c 'import sys, venv; assert sys.version_info[:2] == (3, 10)' 2>/dev/null \
+  && { echo "$$p"; break; }; done)
 
 .PHONY: help setup train run test bench lint format clean python310
 

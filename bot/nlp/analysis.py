@@ -20,7 +20,7 @@ from spacy.language import Language
 from spacy.matcher import Matcher
 from spacy.tokens import Doc
 
-from bot.nlp.indicators import find_indicators, mask
+from bot.nlp.indicators import PERSONAL_KINDS, find_indicators, mask, mask_span
 from bot.nlp.normalize import Normalized, normalize
 from bot.nlp.taxonomy import Taxonomy
 
@@ -91,6 +91,14 @@ class Analysis:
         """Distinct red-flag phrases per scam type code."""
         return Counter(code for code, _ in {(f.code, f.phrase) for f in self.red_flags})
 
+    def masked_text(self) -> str:
+        """The message with personal indicators starred, same length (offsets stay valid)."""
+        chars = list(self.text)
+        for ind in self.indicators:
+            if ind.kind in PERSONAL_KINDS:
+                chars[ind.start : ind.end] = mask_span(ind.kind, ind.text)
+        return "".join(chars)
+
     def red_flags_dict(self) -> list[dict]:
         return [asdict(f) for f in self.red_flags]
 
@@ -101,7 +109,7 @@ class Analysis:
             row = asdict(ind)
             if not reveal:
                 row["value"] = ind.masked
-                row["text"] = ind.masked if ind.masked != ind.value else ind.text
+                row["text"] = mask_span(ind.kind, ind.text)
             rows.append(row)
         return rows
 

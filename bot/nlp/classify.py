@@ -31,7 +31,7 @@ class Classification:
     def to_record(self, *, reveal: bool = False) -> dict:
         """The JSON record ``antifraud classify`` writes; personal data masked unless revealed."""
         return {
-            "text": self.analysis.text,
+            "text": self.analysis.text if reveal else self.analysis.masked_text(),
             "scam_type": self.verdict.scam_type,
             "is_scam": self.verdict.is_scam,
             "confidence": self.verdict.confidence,
@@ -127,7 +127,7 @@ async def _classify_line(classifier: Classifier, number: int, raw: bytes, reveal
     try:
         result = await classifier.classify(text)
     except RasaUnavailable as exc:
-        return {"line": number, "text": text, "error": f"NLU unavailable: {exc}", **extra}
+        return {"line": number, "error": f"NLU unavailable: {exc}", **extra}
     return {"line": number, **extra, **result.to_record(reveal=reveal)}
 
 

@@ -281,6 +281,19 @@ def find_indicators(text: str) -> list[Found]:
     return sorted(chosen, key=lambda f: f.start)
 
 
+def mask_span(kind: str, text: str) -> str:
+    """``text`` as written, with the middle of a personal indicator starred; same length."""
+    if kind not in PERSONAL_KINDS:
+        return text
+    positions = [i for i, ch in enumerate(text) if ch.isalnum() and ch.isascii()]
+    value = "".join(text[i] for i in positions)
+    starred = mask(kind, value)
+    chars = list(text)
+    for i, ch in zip(positions, starred, strict=True):
+        chars[i] = ch
+    return "".join(chars)
+
+
 def mask(kind: str, value: str) -> str:
     """What a log line or a page may show of an indicator."""
     if kind not in PERSONAL_KINDS:

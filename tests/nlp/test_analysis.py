@@ -86,3 +86,14 @@ def test_ordinary_chat_has_no_red_flags(analyzer):
         "今天菜市场青菜3元一斤",
     ):
         assert analyzer.analyse(text).red_flags == ()
+
+
+def test_masked_text_keeps_length_and_hides_personal_data(analyzer):
+    text = "打138-1234-5678或加QQ 2837465910，卡号6222 0212 3456 7890 123，网址t.cn/x"
+    result = analyzer.analyse(text)
+    masked = result.masked_text()
+    assert len(masked) == len(text)
+    assert "1234-5678" not in masked and "2837465910" not in masked and "3456" not in masked
+    assert "138-****-5678" in masked and "t.cn/x" in masked
+    for flag in result.red_flags:
+        assert masked[flag.start : flag.end] == flag.text
