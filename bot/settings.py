@@ -39,7 +39,7 @@ class Settings:
     model_dir: Path = PROJECT_ROOT / "models"
     taxonomy_path: Path = PROJECT_ROOT / "nlu_data" / "scam_types.yml"
     lookups_dir: Path = PROJECT_ROOT / "nlu_data" / "lookups"
-    scam_threshold: float = 0.4
+    scam_threshold: float = 0.3
     classify_concurrency: int = 8
     rasa_start_timeout: float = 240.0
     rasa_request_timeout: float = 30.0

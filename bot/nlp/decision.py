@@ -2,8 +2,10 @@
 
 Input is Rasa's parse result (intent and intent ranking) and the red flags and indicators that
 ``analysis`` found. The model's scam probability is the sum of its confidences over the scam
-intents, so a message the model splits between two scam types is still caught; red flags lower
-the bar for a message the model is unsure of, and choose the type when the model hesitates.
+intents, so a message the model splits between two scam types is still caught; but one scam type
+must also stand out on its own, since an unsure model spreads its confidence evenly and twelve
+scam intents would otherwise outvote one ``not_scam``. Red flags lower the bar for a message the
+model leans towards calling a scam, and choose the type when the model hesitates between two.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ LOW = "low"
 
 # A message the model is unsure of counts as a scam with this many distinct red-flag phrases.
 _FLAGS_TO_TIP = 2
-# Below this the model is taken to have no opinion about scams at all.
-_SCAM_FLOOR = 0.25
+# The best scam type must reach this on its own (see the module docstring).
+_SCAM_FLOOR = 0.3
 _HIGH_CONFIDENCE = 0.8
 # When the two best scam types are this close, red flags decide between them.
 _TYPE_MARGIN = 0.15
@@ -81,10 +83,12 @@ def decide(parse: dict, analysis: Analysis, taxonomy: Taxonomy, threshold: float
     distinct_flags = sum(analysis.red_flag_counts().values())
 
     urgent = top_intent == URGENT_INTENT
-    is_scam = (
-        urgent
-        or scam_prob >= threshold
-        or (scam_prob >= _SCAM_FLOOR and distinct_flags >= _FLAGS_TO_TIP)
+    best_scam = scam_scores[0][1] if scam_scores else 0.0
+    # "Leaning": the model's first choice is a scam type, just not a confident one.
+    leaning = bool(scam_scores) and top_intent == taxonomy.get(scam_scores[0][0]).intent
+    is_scam = urgent or (
+        best_scam >= _SCAM_FLOOR
+        and (scam_prob >= threshold or (leaning and distinct_flags >= _FLAGS_TO_TIP))
     )
     if not is_scam:
         return Verdict(NOT_SCAM, False, round(1.0 - scam_prob, 4), raw_intent, LOW)
