@@ -72,26 +72,27 @@ def cross_validate(folds: int) -> dict:
     return {"seconds": seconds, "report": report}
 
 
-def training_time() -> float:
+def training_time(settings: Settings, retrain: bool) -> float:
+    """Seconds of the full ``rasa train``: as ``make train`` measured it, or measured again."""
+    recorded = settings.model_dir / "antifraud.train-seconds"
+    if recorded.is_file() and not retrain:
+        return float(recorded.read_text().strip())
+    command = [
+        *RASA,
+        "train",
+        "--config",
+        "config.yml",
+        "--domain",
+        "domain.yml",
+        "--data",
+        "nlu_data",
+        "--fixed-model-name",
+        "bench",
+        "--force",
+        "--out",
+    ]
     with tempfile.TemporaryDirectory() as tmp:
-        return timed_run(
-            [
-                *RASA,
-                "train",
-                "--config",
-                "config.yml",
-                "--domain",
-                "domain.yml",
-                "--data",
-                "nlu_data",
-                "--out",
-                tmp,
-                "--fixed-model-name",
-                "bench",
-                "--force",
-            ],
-            REPORTS / "train.log",
-        )
+        return timed_run([*command, tmp], REPORTS / "train.log")
 
 
 async def plain_parse(url: str, texts: list[str], concurrency: int) -> dict:
@@ -253,17 +254,18 @@ def markdown(data: dict) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--folds", type=int, default=2)
     parser.add_argument("--texts", type=int, default=1000)
     parser.add_argument("--lines", type=int, default=20000)
     parser.add_argument("--skip-cv", action="store_true")
+    parser.add_argument("--retrain", action="store_true", help="time a fresh training run")
     args = parser.parse_args()
     REPORTS.mkdir(exist_ok=True)
     settings = Settings.from_env()
     data: dict = {"folds": args.folds}
     data["speed"] = speed(settings, args.texts, args.lines)
     if not args.skip_cv:
-        data["train_s"] = training_time()
+        data["train_s"] = training_time(settings, args.retrain)
         data["cv"] = cross_validate(args.folds)
     (REPORTS / "bench.json").write_text(json.dumps(data, indent=2, ensure_ascii=False))
     text = markdown(data)
