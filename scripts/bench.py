@@ -217,7 +217,13 @@ def markdown(data: dict) -> str:
                     f"| {name} | {row['precision']:.3f} | {row['recall']:.3f} | "
                     f"{row['f1-score']:.3f} | {row['support']} |"
                 )
-        out.append("")
+        scam = [row["f1-score"] for name, row in report.items() if name.startswith("scam_")]
+        out += [
+            "",
+            f"Macro-F1 over the {len(scam)} scam intents: {sum(scam) / len(scam):.3f} "
+            "(each fold trains on the other folds only; intents, not the bot's decision).",
+            "",
+        ]
     if "train_s" in data:
         out += [
             f"Full `rasa train` (NLU and dialogue, from scratch): {data['train_s']:.0f} s.",
