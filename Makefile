@@ -7,6 +7,7 @@ RASA_VENV := .venv-rasa
 MODEL     := models/antifraud.tar.gz
 RASA      := PYTHONPATH=$(CURDIR) $(RASA_VENV)/bin/rasa
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 # Python 3.10 that really runs (a pyenv shim may exist without the version being active):
 # on PATH, else under pyenv, else the system's. Rasa 3.6 supports nothing newer.
@@ -59,7 +60,7 @@ test: train
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: train
-	$(VENV)/bin/python scripts/bench.py
+	$(VENV)/bin/python scripts/bench.py $(BENCH_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .
