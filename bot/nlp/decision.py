@@ -52,7 +52,7 @@ def _ranking(parse: dict) -> list[tuple[str, float]]:
     ]
 
 
-def _pick_type(scores: list[tuple[str, float]], analysis: Analysis, taxonomy: Taxonomy) -> str:
+def _pick_type(scores: list[tuple[str, float]], analysis: Analysis) -> str:
     """The scam type code: the model's best, unless red flags clearly favour a close second."""
     flags = analysis.red_flag_counts()
     if not scores:
@@ -93,7 +93,7 @@ def decide(parse: dict, analysis: Analysis, taxonomy: Taxonomy, threshold: float
     if not is_scam:
         return Verdict(NOT_SCAM, False, round(1.0 - scam_prob, 4), raw_intent, LOW)
 
-    code = _pick_type(scam_scores, analysis, taxonomy)
+    code = _pick_type(scam_scores, analysis)
     confidence = ranking[0][1] if urgent else scam_prob
     evidence = distinct_flags > 0 or bool(analysis.indicators)
     risk = HIGH if urgent or (confidence >= _HIGH_CONFIDENCE and evidence) else MEDIUM
