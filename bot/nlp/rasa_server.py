@@ -150,15 +150,16 @@ class RasaProcess:
         raise RasaUnavailable(f"the Rasa server did not become ready within {self.timeout:.0f} s")
 
     def stop(self) -> None:
-        """Terminate the server, killing it if it does not stop within 15 s."""
+        """Terminate the server (killing it after 15 s); its log is kept only if it crashed."""
         if self.process.poll() is not None:
-            return
+            return  # it exited by itself: the log explains why, keep it
         self.process.terminate()
         try:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=5)
+        self.log_path.unlink(missing_ok=True)
 
 
 @contextlib.asynccontextmanager
