@@ -44,6 +44,10 @@ class Settings:
     rasa_start_timeout: float = 240.0
     rasa_request_timeout: float = 30.0
     log_level: str = "INFO"
+    database_url: str = "sqlite:///" + str(PROJECT_ROOT / "data" / "antifraud.db")
+    spool_dir: Path = PROJECT_ROOT / "data" / "spool"
+    store_retry_seconds: float = 5.0
+    action_server_url: str = "http://127.0.0.1:5055"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, dotenv: Path | None = None) -> Settings:
@@ -67,6 +71,12 @@ class Settings:
             raise SettingsError("CLASSIFY_CONCURRENCY must be at least 1")
         if not self.rasa_url.startswith(("http://", "https://")):
             raise SettingsError("RASA_URL must be an http:// or https:// address")
+        if not self.action_server_url.startswith(("http://", "https://")):
+            raise SettingsError("ACTION_SERVER_URL must be an http:// or https:// address")
+        if not self.database_url.startswith(("sqlite://", "postgresql")):
+            raise SettingsError("DATABASE_URL must be a sqlite:// or postgresql:// address")
+        if self.store_retry_seconds < 0:
+            raise SettingsError("STORE_RETRY_SECONDS must not be negative")
 
 
 def _coerce(name: str, raw: str, kind: type) -> object:

@@ -1,0 +1,297 @@
+"""The tables of the store, as typed SQLAlchemy 2.0 models.
+
+The migrations in ``migrations/versions`` create exactly these tables (a test compares them with
+Alembic's autogenerate). Constraint names come from one naming convention so that Alembic can
+find and alter them later, including in batch mode on SQLite, which names nothing itself.
+Enumerations are ``CHECK`` constraints over short strings rather than database enums: they read
+the same on both databases and a new value is a one-line migration.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from bot.store.types import Money, UTCDateTime, utcnow
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+AREA_LEVELS = ("community", "grid", "building")
+USER_ROLES = ("admin", "staff", "grid_leader")
+CHAT_KINDS = ("private", "group")
+INBOX_STATUSES = ("pending", "processing", "done", "failed")
+REPORT_SOURCES = ("check", "report_form", "urgent", "group_auto")
+RISKS = ("high", "medium", "low")
+REPORT_STATUSES = ("new", "assigned", "in_review", "confirmed", "dismissed", "answered")
+INDICATOR_STATUSES = ("suspected", "confirmed", "dismissed")
+ALERT_KINDS = ("urgent",)
+ALERT_STATUSES = ("pending", "delivered", "failed")
+
+
+def _one_of(column: str, values: tuple[str, ...], name: str | None = None) -> sa.CheckConstraint:
+    listed = ", ".join(f"'{v}'" for v in values)
+    return sa.CheckConstraint(f"{column} IN ({listed})", name=name or column)
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
+        datetime: UTCDateTime(),
+        dict[str, Any]: sa.JSON(),
+        list[str]: sa.JSON(),
+        list[dict[str, Any]]: sa.JSON(),
+    }
+
+
+class Area(Base):
+    """A place in the grid: a community (社区), one of its grids (网格) or a building (楼栋)."""
+
+    __tablename__ = "areas"
+    __table_args__ = (
+        _one_of("level", AREA_LEVELS),
+        sa.UniqueConstraint("parent_id", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("areas.id"))
+    level: Mapped[str] = mapped_column(sa.String(16))
+    name: Mapped[str] = mapped_column(sa.String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    """A staff account: administrators, community staff and grid leaders."""
+
+    __tablename__ = "users"
+    __table_args__ = (_one_of("role", USER_ROLES),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    display_name: Mapped[str | None] = mapped_column(sa.String(128))
+    role: Mapped[str] = mapped_column(sa.String(16))
+    password_hash: Mapped[str | None] = mapped_column(sa.String(255))
+    telegram_user_id: Mapped[int | None] = mapped_column(sa.BigInteger, unique=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AreaLeader(Base):
+    """A grid leader responsible for an area (and, through the tree, for what lies below it)."""
+
+    __tablename__ = "area_leaders"
+
+    area_id: Mapped[int] = mapped_column(sa.ForeignKey("areas.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), primary_key=True)
+
+
+class Resident(Base):
+    """Someone who talks to the bot, known by the conversation id Rasa uses."""
+
+    __tablename__ = "residents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sender_id: Mapped[str] = mapped_column(sa.String(128), unique=True)
+    channel: Mapped[str] = mapped_column(sa.String(32))
+    display_name: Mapped[str | None] = mapped_column(sa.String(128))
+    age_group: Mapped[str | None] = mapped_column(sa.String(32))
+    profile_consent_at: Mapped[datetime | None]
+    subscribed: Mapped[bool] = mapped_column(default=False)
+    subscribed_at: Mapped[datetime | None]
+    unsubscribed_at: Mapped[datetime | None]
+    area_id: Mapped[int | None] = mapped_column(sa.ForeignKey("areas.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Chat(Base):
+    """A private chat or a group the bot is in, on one channel."""
+
+    __tablename__ = "chats"
+    __table_args__ = (
+        _one_of("kind", CHAT_KINDS),
+        sa.UniqueConstraint("channel", "external_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(sa.String(32))
+    external_id: Mapped[str] = mapped_column(sa.String(64))
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    title: Mapped[str | None] = mapped_column(sa.String(255))
+    area_id: Mapped[int | None] = mapped_column(sa.ForeignKey("areas.id"))
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InboundMessage(Base):
+    """The store-first inbox: a resident's message, written before it goes on to Rasa."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (
+        _one_of("status", INBOX_STATUSES),
+        sa.Index(None, "status", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sender_id: Mapped[str] = mapped_column(sa.String(128))
+    channel: Mapped[str] = mapped_column(sa.String(32))
+    chat_external_id: Mapped[str | None] = mapped_column(sa.String(64))
+    text: Mapped[str] = mapped_column(sa.Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    claimed_at: Mapped[datetime | None]
+    processed_at: Mapped[datetime | None]
+    replies: Mapped[list[dict[str, Any]] | None] = mapped_column(sa.JSON)
+
+
+class Report(Base):
+    """A message a resident asked about or reported, with the model's verdict and staff's."""
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        _one_of("source", REPORT_SOURCES),
+        _one_of("risk", RISKS),
+        _one_of("status", REPORT_STATUSES),
+        sa.Index(None, "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resident_id: Mapped[int | None] = mapped_column(sa.ForeignKey("residents.id"), index=True)
+    chat_id: Mapped[int | None] = mapped_column(sa.ForeignKey("chats.id"))
+    inbound_message_id: Mapped[int | None] = mapped_column(sa.ForeignKey("inbound_messages.id"))
+    source: Mapped[str] = mapped_column(sa.String(16))
+    text: Mapped[str] = mapped_column(sa.Text)
+    text_masked: Mapped[str] = mapped_column(sa.Text)
+    normalized: Mapped[str] = mapped_column(sa.Text)
+    text_hash: Mapped[str] = mapped_column(sa.String(64), index=True)
+    scam_type: Mapped[str] = mapped_column(sa.String(32))
+    confidence: Mapped[float] = mapped_column(sa.Float)
+    risk: Mapped[str] = mapped_column(sa.String(8))
+    intent: Mapped[str | None] = mapped_column(sa.String(64))
+    red_flags: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    money_lost: Mapped[bool | None]
+    amount: Mapped[Decimal | None] = mapped_column(Money())
+    happened_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(sa.String(16), default="new")
+    assigned_to: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    verdict_scam_type: Mapped[str | None] = mapped_column(sa.String(32))
+    verdict_note: Mapped[str | None] = mapped_column(sa.Text)
+    reviewed_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    reviewed_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    resident: Mapped[Resident | None] = relationship(lazy="selectin")
+    events: Mapped[list[ReportEvent]] = relationship(
+        order_by="(ReportEvent.at, ReportEvent.id)", lazy="selectin"
+    )
+    indicators: Mapped[list[Indicator]] = relationship(
+        secondary="report_indicators", order_by="Indicator.id", lazy="selectin"
+    )
+
+
+class ReportEvent(Base):
+    """One move in a report's status history."""
+
+    __tablename__ = "report_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(sa.ForeignKey("reports.id"), index=True)
+    from_status: Mapped[str | None] = mapped_column(sa.String(16))
+    to_status: Mapped[str] = mapped_column(sa.String(16))
+    actor: Mapped[str] = mapped_column(sa.String(64))
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReportMinhashBand(Base):
+    """The LSH bands of a report's normalised text, for near-duplicate candidates."""
+
+    __tablename__ = "report_minhash_bands"
+    __table_args__ = (sa.Index(None, "band", "bucket"),)
+
+    report_id: Mapped[int] = mapped_column(sa.ForeignKey("reports.id"), primary_key=True)
+    band: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True, autoincrement=False)
+    bucket: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class Indicator(Base):
+    """A phone, link, account, card or app seen in reports, and what staff decided about it."""
+
+    __tablename__ = "indicators"
+    __table_args__ = (_one_of("status", INDICATOR_STATUSES),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    value: Mapped[str] = mapped_column(sa.Text)
+    value_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    masked: Mapped[str] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(16), default="suspected")
+    seen_count: Mapped[int] = mapped_column(default=0)
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[datetime | None]
+    confirmed_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    note: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class ReportIndicator(Base):
+    """Which indicators a report contained."""
+
+    __tablename__ = "report_indicators"
+
+    report_id: Mapped[int] = mapped_column(sa.ForeignKey("reports.id"), primary_key=True)
+    indicator_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("indicators.id"), primary_key=True, index=True
+    )
+
+
+class Alert(Base):
+    """A message to the grid leaders about an urgent report, delivered by the bot."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        _one_of("kind", ALERT_KINDS),
+        _one_of("status", ALERT_STATUSES),
+        sa.Index(None, "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(16), default="urgent")
+    report_id: Mapped[int] = mapped_column(sa.ForeignKey("reports.id"))
+    resident_id: Mapped[int | None] = mapped_column(sa.ForeignKey("residents.id"))
+    area_id: Mapped[int | None] = mapped_column(sa.ForeignKey("areas.id"))
+    message: Mapped[str] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None]
+
+
+class AuditLog(Base):
+    """Who did what to which record; details never hold raw indicator values."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(sa.String(64))
+    action: Mapped[str] = mapped_column(sa.String(64))
+    target_type: Mapped[str] = mapped_column(sa.String(32))
+    target_id: Mapped[int | None]
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
