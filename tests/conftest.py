@@ -11,7 +11,9 @@ import pytest
 from bot.nlp.analysis import Analyzer, get_analyzer
 from bot.nlp.rasa_server import RasaClient, RasaProcess
 from bot.nlp.taxonomy import Taxonomy, load_taxonomy
+from bot.services import ActionServerProcess
 from bot.settings import Settings
+from bot.store.db import upgrade
 
 
 @pytest.fixture(scope="session")
@@ -34,21 +36,64 @@ async def _answers(url: str) -> bool:
         return await client.is_ready()
 
 
+@dataclasses.dataclass
+class Stack:
+    """A Rasa server with its own action server and store, as ``make run`` starts them."""
+
+    settings: Settings
+    rasa_url: str
+    action: ActionServerProcess
+    rasa: RasaProcess
+
+    async def restart_actions(self) -> None:
+        """Start the action server again on the same port (after a test stopped it)."""
+        self.action.stop()
+        self.action = ActionServerProcess(self.settings, port=self.action.port)
+        await self.action.wait_ready()
+
+
 @pytest.fixture(scope="session")
-def rasa_url(settings: Settings) -> Iterator[str]:
-    """A Rasa server serving the trained model: ``RASA_URL`` if one answers, else started here."""
+def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The whole conversation: a fresh SQLite store, the action server, and Rasa using it."""
+    root = tmp_path_factory.mktemp("stack")
+    live = dataclasses.replace(
+        settings,
+        database_url=f"sqlite:///{root / 'antifraud.db'}",
+        spool_dir=root / "spool",
+        store_retry_seconds=1.0,
+    )
+    upgrade(live.database_url)
+    action = ActionServerProcess(live)
+    rasa: RasaProcess | None = None
+    try:
+        rasa = RasaProcess(live, action_url=action.url)
+        asyncio.run(action.wait_ready())
+        asyncio.run(rasa.wait_ready())
+        current = Stack(dataclasses.replace(live, rasa_url=rasa.url), rasa.url, action, rasa)
+        yield current
+        action = current.action
+    finally:
+        if rasa is not None:
+            rasa.stop()
+        action.stop()
+
+
+@pytest.fixture(scope="session")
+def rasa_url(settings: Settings, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A Rasa server serving the trained model: ``RASA_URL`` if one answers, else the stack's."""
     if asyncio.run(_answers(settings.rasa_url)):
         yield settings.rasa_url
         return
-    server = RasaProcess(settings)
-    try:
-        asyncio.run(server.wait_ready())
-        yield server.url
-    finally:
-        server.stop()
+    yield request.getfixturevalue("stack").rasa_url
 
 
 @pytest.fixture(scope="session")
 def rasa_settings(settings: Settings, rasa_url: str) -> Settings:
     """Settings that point at the session's Rasa server."""
     return dataclasses.replace(settings, rasa_url=rasa_url)
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """Async tests (``pytest.mark.anyio``) run on asyncio, as the action server does."""
+    return "asyncio"
