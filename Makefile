@@ -50,13 +50,16 @@ setup: $(RASA_VENV)/.stamp $(VENV)/.stamp
 train: setup
 	@RASA_VENV=$(RASA_VENV) MODEL=$(MODEL) scripts/train-if-changed
 
+# Migrates the store, then starts and watches the action server (5055) and Rasa (5005).
 run: train
-	@echo "Rasa server on http://127.0.0.1:5005 (REST channel: /webhooks/rest/webhook). Ctrl-C stops it."
-	$(RASA) run --enable-api --port 5005 --model $(MODEL) --endpoints endpoints.yml \
-	  --credentials credentials.yml
+	$(VENV)/bin/antifraud run
 
+# Data validation (rasa data validate --fail-on-warnings, allowing responses sent by actions),
+# the dialogue test stories, then every test.
 test: train
-	$(RASA) data validate --fail-on-warnings --data nlu_data --domain domain.yml --config config.yml
+	PYTHONPATH=$(CURDIR) $(RASA_VENV)/bin/python scripts/validate_data.py
+	$(RASA) test core --stories tests/stories --model $(MODEL) --out results/stories \
+	  --fail-on-prediction-errors --no-plot
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: train

@@ -83,6 +83,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--reveal", action="store_true", help="show personal indicators (phones, cards) unmasked"
     )
     classify.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    sub.add_parser(
+        "run",
+        help="migrate the store, start and watch the action server and the Rasa server",
+    )
+    db = sub.add_parser("db", help="the store's schema (Alembic migrations)")
+    db_verbs = db.add_subparsers(dest="verb", required=True)
+    db_verbs.add_parser("upgrade", help="migrate to the newest schema")
+    down = db_verbs.add_parser("downgrade", help="migrate back to REVISION ('base': empty)")
+    down.add_argument("revision")
+    db_verbs.add_parser("current", help="print the schema revision")
+    chat = sub.add_parser(
+        "chat",
+        help="talk to the bot in the terminal, through the same store-first path as Telegram",
+    )
+    chat.add_argument("--sender", default="cli-resident", help="the conversation id")
+    from bot import reports_cli
+
+    reports_cli.add_parser(sub)
     return parser
 
 
@@ -102,7 +120,32 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if args.command == "classify":
         return asyncio.run(_run_classify(args, settings))
+    if args.command == "run":
+        from bot.supervise import run
+
+        return run(settings)
+    if args.command == "db":
+        return _run_db(args, settings)
+    if args.command == "reports":
+        from bot import reports_cli
+
+        return reports_cli.run(args, settings)
+    if args.command == "chat":
+        from bot.chat import run_chat
+
+        return asyncio.run(run_chat(settings, args.sender))
     return 2
+
+
+def _run_db(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.store.db import current, downgrade, upgrade
+
+    if args.verb == "upgrade":
+        upgrade(settings.database_url)
+    elif args.verb == "downgrade":
+        downgrade(settings.database_url, args.revision)
+    print(current(settings.database_url) or "base")
+    return 0
 
 
 if __name__ == "__main__":

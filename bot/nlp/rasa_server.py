@@ -81,6 +81,36 @@ class RasaClient:
                 delay *= 2
         raise RasaUnavailable(f"Rasa at {self.base_url} did not answer: {error}")
 
+    async def send(self, sender: str, message: str, metadata: dict | None = None) -> list[dict]:
+        """One turn over the REST channel: the bot's replies to ``message`` from ``sender``.
+
+        Only a refused connection is retried (the message surely did not arrive); a timeout or
+        an error after the message was sent is not, since the turn may have run.
+        """
+        payload = {"sender": sender, "message": message, "metadata": metadata or {}}
+        delay = 0.2
+        for attempt in range(self._retries + 1):
+            try:
+                response = await self._http.post("/webhooks/rest/webhook", json=payload)
+            except httpx.ConnectError as exc:
+                if attempt == self._retries:
+                    raise RasaUnavailable(
+                        f"Rasa at {self.base_url} did not answer: {exc}"
+                    ) from exc
+                await asyncio.sleep(delay)
+                delay *= 2
+                continue
+            except httpx.HTTPError as exc:
+                raise RasaUnavailable(f"the turn at {self.base_url} failed: {exc!r}") from exc
+            if response.status_code != 200:
+                raise RasaUnavailable(f"Rasa answered {response.status_code} to a turn")
+            try:
+                replies = response.json()
+            except ValueError as exc:
+                raise RasaUnavailable("Rasa's answer to a turn was not JSON") from exc
+            return replies if isinstance(replies, list) else []
+        raise AssertionError("unreachable")
+
 
 def find_model(model_dir: Path) -> Path:
     """The model to serve: ``antifraud.tar.gz`` if present, else the newest archive."""
@@ -102,14 +132,16 @@ def _free_port() -> int:
 class RasaProcess:
     """A Rasa server started from this process on a free loopback port."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, *, port: int | None = None, action_url: str | None = None
+    ) -> None:
         model = find_model(settings.model_dir)
         if not settings.rasa_python.is_file():
             raise RasaUnavailable(
                 f"no Rasa server at {settings.rasa_url} and no Rasa environment at "
                 f"{settings.rasa_python}: run 'make setup'"
             )
-        self.url = f"http://127.0.0.1:{_free_port()}"
+        self.url = f"http://127.0.0.1:{port or _free_port()}"
         self.timeout = settings.rasa_start_timeout
         self.log_path = Path(tempfile.mkstemp(prefix="rasa-server-", suffix=".log")[1])
         env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -126,7 +158,19 @@ class RasaProcess:
             port,
             "--model",
             str(model),
+            "--credentials",
+            str(PROJECT_ROOT / "credentials.yml"),
         ]
+        self.endpoints: Path | None = None
+        if action_url is not None:
+            # Rasa reads the action server's address from an endpoints file only.
+            fd, name = tempfile.mkstemp(prefix="rasa-endpoints-", suffix=".yml")
+            with os.fdopen(fd, "w") as out:
+                out.write(f'action_endpoint:\n  url: "{action_url.rstrip("/")}/webhook"\n')
+            self.endpoints = Path(name)
+            command += ["--endpoints", name]
+        else:
+            command += ["--endpoints", str(PROJECT_ROOT / "endpoints.yml")]
         logger.info(
             "starting a Rasa server on %s with %s (log: %s)", self.url, model.name, self.log_path
         )
@@ -160,6 +204,8 @@ class RasaProcess:
             self.process.kill()
             self.process.wait(timeout=5)
         self.log_path.unlink(missing_ok=True)
+        if self.endpoints is not None:
+            self.endpoints.unlink(missing_ok=True)
 
 
 @contextlib.asynccontextmanager
