@@ -10,6 +10,7 @@ replies to the front end to deliver. Nothing a resident sent is lost.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -61,13 +62,18 @@ class Gateway:
     ) -> Outcome:
         """Store the message, then run its turn; pending (and said so) when that fails."""
         try:
-            inbound_id = self.store.inbox_put(
-                sender_id, channel, text, chat_external_id=chat_external_id, payload=metadata
+            inbound_id = await asyncio.to_thread(
+                self.store.inbox_put,
+                sender_id,
+                channel,
+                text,
+                chat_external_id=chat_external_id,
+                payload=metadata,
             )
         except StoreUnavailable:
             logger.error("store unavailable: a message from %s could not be kept", channel)
             return Outcome([{"recipient_id": sender_id, "text": STORE_DOWN_REPLY}], True)
-        claimed = self.store.inbox_claim_one(inbound_id)
+        claimed = await asyncio.to_thread(self.store.inbox_claim_one, inbound_id)
         if claimed is None:  # another worker took it already
             return Outcome([], True, inbound_id)
         replies = await self._turn(claimed)
@@ -90,23 +96,23 @@ class Gateway:
                 message.sender_id, message.text[:MAX_TURN_CHARS], metadata
             )
         except RasaUnavailable as exc:
-            self._retry_later(message.id, str(exc))
+            await self._retry_later(message.id, str(exc))
             return None
         if not replies:
-            self._retry_later(message.id, "the turn produced no reply (action server down?)")
+            await self._retry_later(message.id, "the turn produced no reply (action server down?)")
             return None
         try:
-            self.store.inbox_done(message.id, replies)
+            await asyncio.to_thread(self.store.inbox_done, message.id, replies)
         except StoreUnavailable:
             logger.warning("store unavailable: inbox %s answered but not marked done", message.id)
         self._stats["done"] += 1
         return replies
 
-    def _retry_later(self, inbound_id: int, error: str) -> None:
+    async def _retry_later(self, inbound_id: int, error: str) -> None:
         self._stats["pending"] += 1
         logger.warning("inbox %s kept pending: %s", inbound_id, error)
         try:
-            self.store.inbox_retry(inbound_id, error)
+            await asyncio.to_thread(self.store.inbox_retry, inbound_id, error)
         except StoreUnavailable:
             logger.error("store unavailable: inbox %s left in processing", inbound_id)
 
@@ -116,7 +122,8 @@ class Gateway:
         """Run pending turns; ``deliver`` gets each answered message's replies. The count run."""
         answered = 0
         for _ in range(limit):
-            claimed = self.store.inbox_claim(1)  # one at a time: none is left claimed on a stop
+            # One at a time, so none is left claimed when the services are still down.
+            claimed = await asyncio.to_thread(self.store.inbox_claim, 1)
             if not claimed:
                 break
             replies = await self._turn(claimed[0])

@@ -82,6 +82,10 @@ async def supervise(settings: Settings, stop: asyncio.Event) -> None:
     ]
     store = Store(settings.database_url, retry_seconds=1.0)
     spool = Spool(settings.spool_dir)
+    # Messages a crash left half-processed go back to the queue (nothing else runs yet).
+    requeued = store.inbox_requeue_stale(0)
+    if requeued:
+        logger.warning("%d messages left in processing by a crash are pending again", requeued)
     try:
         for service in services:
             service.child = service.start()
