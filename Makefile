@@ -54,10 +54,9 @@ train: setup
 run: train
 	$(VENV)/bin/antifraud run
 
-# Data validation (rasa data validate --fail-on-warnings, allowing responses sent by actions),
-# the dialogue test stories, then every test.
+# Data validation, the dialogue test stories, then every test.
 test: train
-	PYTHONPATH=$(CURDIR) $(RASA_VENV)/bin/python scripts/validate_data.py
+	$(RASA) data validate --fail-on-warnings --data nlu_data --domain domain.yml --config config.yml
 	$(RASA) test core --stories tests/stories --model $(MODEL) --out results/stories \
 	  --fail-on-prediction-errors --no-plot
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

@@ -103,8 +103,16 @@ def new_report(tracker: Tracker, analysis: Analysis, result: Assessment, source:
 
 
 async def log_report(d: Deps, report: NewReport) -> int | None:
-    """Write the report; spool it when the store is down. The report number, or None if spooled."""
+    """Write the report; spool it when the store is down. The report number, or None if spooled.
+
+    A turn the gateway runs again (the action server was down when it first came) finds the
+    report it logged the first time, by its inbox id, instead of logging a second one.
+    """
     try:
+        if report.inbound_message_id is not None:
+            earlier = await call_store(d.store.report_for_inbound, report.inbound_message_id)
+            if earlier is not None:
+                return earlier.id
         view = await call_store(d.store.add_report, report)
     except StoreUnavailable:
         d.spool.put("report", report.to_dict())

@@ -472,6 +472,20 @@ class Store(Transactions):
         """A report with its events (oldest first) and indicators, or ``None``."""
         return self.run_in(lambda session: self._load_report(session, report_id), write=False)
 
+    def report_for_inbound(self, inbound_message_id: int) -> ReportView | None:
+        """The report already logged for an inbox message (a retried turn must not log twice)."""
+
+        def work(session: Session) -> ReportView | None:
+            report_id = session.execute(
+                sa.select(Report.id)
+                .where(Report.inbound_message_id == inbound_message_id)
+                .order_by(Report.id)
+                .limit(1)
+            ).scalar_one_or_none()
+            return None if report_id is None else self._load_report(session, report_id)
+
+        return self.run_in(work, write=False)
+
     def list_reports(
         self, status: str | None = None, limit: int = 50, offset: int = 0
     ) -> list[ReportView]:

@@ -170,3 +170,12 @@ async def test_database_gone_the_resident_is_warned_and_the_report_kept(app, dom
     # Back up: the spooled report goes into the store.
     assert replay_spool(app.store, down.spool) == 1
     assert app.store.list_reports()[0].text == SEED
+
+
+async def test_a_turn_run_again_does_not_log_twice(app, store, domain):
+    inbound = store.inbox_put("resident-1", "test", SEED)
+    meta = {"inbound_id": inbound, "channel": "test"}
+    _, first = await run(tracker(SEED, "scam_rebate", 0.99, metadata=meta), domain)
+    _, again = await run(tracker(SEED, "scam_rebate", 0.99, metadata=meta), domain)
+    assert first == again and len(store.list_reports()) == 1
+    assert store.list_reports()[0].inbound_message_id == inbound
