@@ -10,6 +10,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from rasa_sdk import Tracker
@@ -82,6 +83,24 @@ def has_content(text: str) -> bool:
 async def call_store(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a store method in a worker thread."""
     return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+# A report made this recently in the same conversation is the one a follow-up is about
+# ("我已经转账了" or "补充举报详情" just after a warning); an older one is not.
+FOLLOW_UP_WINDOW = timedelta(hours=1)
+
+
+async def recent_report_id(store: Any, tracker: Tracker) -> int | None:
+    """The report this conversation made in the last hour (``current_report_id``), if any."""
+    current = tracker.get_slot("current_report_id")
+    if not isinstance(current, int):
+        return None
+    report = await call_store(store.get_report, current)
+    if report is None or report.sender_id != tracker.sender_id:
+        return None
+    if datetime.now(timezone.utc) - report.created_at > FOLLOW_UP_WINDOW:
+        return None
+    return report.id
 
 
 def flags_line(analysis: Analysis) -> str:

@@ -26,7 +26,14 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.assess import log_report, new_report
-from actions.common import call_store, has_content, latest_intent, original_of, quote
+from actions.common import (
+    call_store,
+    has_content,
+    latest_intent,
+    original_of,
+    quote,
+    recent_report_id,
+)
 from actions.deps import deps
 from actions.urgent import ALERT_SAVED_LINE, raise_alert
 from bot.nlp.answers import is_cancel, is_none_answer, parse_amount, parse_when, parse_yes_no
@@ -261,10 +268,10 @@ class ActionSubmitReport(Action):
         money_lost = tracker.get_slot(MONEY)
         amount, happened_at = _amount(tracker.get_slot(AMOUNT)), _when(tracker.get_slot(WHEN))
         details = form_details(tracker)
-        current = tracker.get_slot(CURRENT)
         report_id: int | None = None
         try:
-            if isinstance(current, int):
+            current = await recent_report_id(d.store, tracker)
+            if current is not None:
                 view = await call_store(
                     d.store.update_report,
                     current,

@@ -16,7 +16,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.assess import log_report, new_report
-from actions.common import call_store, is_payload, latest_text
+from actions.common import call_store, is_payload, latest_text, recent_report_id
 from actions.deps import deps
 from bot.nlp.assess import assess
 from bot.nlp.decision import decide
@@ -51,9 +51,12 @@ class ActionUrgentHelp(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         d = deps()
-        current = tracker.get_slot("current_report_id")
         report_id: int | None = None
-        if isinstance(current, int):
+        try:
+            current = await recent_report_id(d.store, tracker)
+        except StoreUnavailable:
+            current = None
+        if current is not None:
             try:
                 view = await call_store(
                     d.store.update_report, current, money_lost=True, source=SOURCE_URGENT

@@ -128,3 +128,15 @@ async def test_an_unknown_age_group_is_not_stored(app, store, domain):
     await ActionSubscribe().run(dispatcher, t, domain)
     assert responses(dispatcher) == ["utter_subscribed"]
     assert store.resident("resident-1").age_group is None
+
+
+async def test_an_old_or_foreign_report_is_not_a_follow_up(app, store, domain):
+    _, events = await run(tracker(SEED, "scam_rebate", 0.99, sender="someone"), domain)
+    theirs = events[0]["value"]
+    dispatcher = CollectingDispatcher()
+    t = tracker(
+        "我已经转账了", "money_transferred", 0.97, sender="me", slots={"current_report_id": theirs}
+    )
+    await ActionUrgentHelp().run(dispatcher, t, domain)
+    assert store.get_report(theirs).money_lost is None  # not touched
+    assert len(store.reports_of("me")) == 1
