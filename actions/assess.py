@@ -41,12 +41,8 @@ async def known_about(d: Deps, analysis: Analysis) -> Known:
     """What staff already judged about this message; empty when the store cannot be reached."""
     pairs = [(i.kind, i.value) for i in analysis.indicators]
     try:
-        seen = await call_store(d.store.seen_before, analysis.normalized)
+        seen, times = await call_store(d.store.look_up, analysis.normalized)
         statuses = await call_store(d.store.indicator_statuses, pairs) if pairs else {}
-        if seen is not None:
-            times = seen.times_reported
-        else:
-            times = await call_store(d.store.times_reported, analysis.normalized)
     except StoreUnavailable:
         logger.warning("store unavailable: assessing without earlier reviews")
         return Known()

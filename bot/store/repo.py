@@ -670,30 +670,41 @@ class Store(Transactions):
         recent review wins. Reports not yet reviewed give no verdict but are counted.
         """
 
-        def work(session: Session) -> SeenBefore | None:
+        return self.run_in(
+            lambda session: self._verdict_of(self._matches(session, normalized)), write=False
+        )
+
+    def look_up(self, normalized: str) -> tuple[SeenBefore | None, int]:
+        """``seen_before`` and ``times_reported`` in one pass (the bot asks both every time)."""
+
+        def work(session: Session) -> tuple[SeenBefore | None, int]:
             matches = self._matches(session, normalized)
-            reviewed = [
-                m
-                for m in matches
-                if m[0].status in (workflow.CONFIRMED, workflow.DISMISSED)
-                or (m[0].status == workflow.ANSWERED and m[0].verdict_scam_type is not None)
-            ]
-            if not reviewed:
-                return None
-            row, score, exact = max(
-                reviewed, key=lambda m: (m[2], m[0].reviewed_at or _OLDEST, m[1], m[0].id)
-            )
-            scam_type = row.verdict_scam_type or NOT_SCAM
-            return SeenBefore(
-                report_id=row.id,
-                verdict="dismissed" if scam_type == NOT_SCAM else "confirmed",
-                scam_type=scam_type,
-                match="exact" if exact else "near",
-                similarity=score,
-                times_reported=len(matches),
-            )
+            return self._verdict_of(matches), len(matches)
 
         return self.run_in(work, write=False)
+
+    @staticmethod
+    def _verdict_of(matches: list[tuple[Any, float, bool]]) -> SeenBefore | None:
+        reviewed = [
+            m
+            for m in matches
+            if m[0].status in (workflow.CONFIRMED, workflow.DISMISSED)
+            or (m[0].status == workflow.ANSWERED and m[0].verdict_scam_type is not None)
+        ]
+        if not reviewed:
+            return None
+        row, score, exact = max(
+            reviewed, key=lambda m: (m[2], m[0].reviewed_at or _OLDEST, m[1], m[0].id)
+        )
+        scam_type = row.verdict_scam_type or NOT_SCAM
+        return SeenBefore(
+            report_id=row.id,
+            verdict="dismissed" if scam_type == NOT_SCAM else "confirmed",
+            scam_type=scam_type,
+            match="exact" if exact else "near",
+            similarity=score,
+            times_reported=len(matches),
+        )
 
     def times_reported(self, normalized: str) -> int:
         """How many reports, of any status, have this text or a near copy of it."""

@@ -105,3 +105,12 @@ def test_short_and_empty_texts(store: Store) -> None:
     _reviewed(store, "", "not_scam", "r2")
     empty = store.seen_before("")
     assert empty is not None and empty.match == "exact"
+
+
+def test_look_up_gives_the_verdict_and_the_count_in_one_pass(store: Store) -> None:
+    _reviewed(store, ORIGINAL, None, "r1")
+    assert store.look_up(REWORDED) == (None, 1)
+    report_id = _reviewed(store, ORIGINAL, "loan", "r2")
+    seen, count = store.look_up(REWORDED)
+    assert count == 2 and seen is not None and seen.report_id == report_id
+    assert seen == store.seen_before(REWORDED) and count == store.times_reported(REWORDED)
