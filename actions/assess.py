@@ -9,6 +9,7 @@ spool and the resident is still warned.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -29,7 +30,7 @@ from actions.deps import Deps, deps
 from bot.nlp.analysis import Analysis
 from bot.nlp.assess import CONFIRMED, DISMISSED, Assessment, Known, assess
 from bot.nlp.decision import FALLBACK_INTENT, HIGH, decide
-from bot.store.repo import NewReport, StoreUnavailable
+from bot.store.repo import NewReport, NotFound, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def seen_line(known: Known, type_name: str | None) -> str:
 
 def new_report(tracker: Tracker, analysis: Analysis, result: Assessment, source: str) -> NewReport:
     return NewReport(
-        sender_id=tracker.sender_id,
+        sender_id=tracker.sender_id[:128],
         channel=channel_of(tracker),
         text=analysis.text,
         text_masked=analysis.masked_text(),
@@ -109,7 +110,13 @@ async def log_report(d: Deps, report: NewReport) -> int | None:
             earlier = await call_store(d.store.report_for_inbound, report.inbound_message_id)
             if earlier is not None:
                 return earlier.id
-        view = await call_store(d.store.add_report, report)
+        try:
+            view = await call_store(d.store.add_report, report)
+        except NotFound:  # an inbox id from another store: keep the report, drop the link
+            logger.warning("inbox message %s unknown to the store", report.inbound_message_id)
+            view = await call_store(
+                d.store.add_report, dataclasses.replace(report, inbound_message_id=None)
+            )
     except StoreUnavailable:
         d.spool.put("report", report.to_dict())
         logger.warning("store unavailable: report spooled")

@@ -38,7 +38,7 @@ class Deps:
     def store(self) -> Store:
         if self.store_override is not None:
             return self.store_override
-        return Store(self.settings.database_url, retry_seconds=self.settings.store_retry_seconds)
+        return Store.from_settings(self.settings)
 
     @cached_property
     def spool(self) -> Spool:

@@ -111,7 +111,7 @@ def _line(report: ReportView) -> str:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    store = Store(settings.database_url, retry_seconds=settings.store_retry_seconds)
+    store = Store.from_settings(settings)
     try:
         return _run(args, settings, store)
     except StoreUnavailable as exc:

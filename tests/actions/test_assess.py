@@ -179,3 +179,10 @@ async def test_a_turn_run_again_does_not_log_twice(app, store, domain):
     _, again = await run(tracker(SEED, "scam_rebate", 0.99, metadata=meta), domain)
     assert first == again and len(store.list_reports()) == 1
     assert store.list_reports()[0].inbound_message_id == inbound
+
+
+async def test_an_unknown_inbox_id_does_not_lose_the_report(app, store, domain):
+    meta = {"inbound_id": 999_999, "channel": "test"}
+    dispatcher, _ = await run(tracker(SEED, "scam_rebate", 0.99, metadata=meta), domain)
+    assert "已登记为举报第" in dispatcher.messages[0]["report_line"]
+    assert store.list_reports()[0].inbound_message_id is None
