@@ -3,13 +3,17 @@
 Writes reports/bench.md (and bench.json) and prints the markdown. Speed compares, on the same
 texts in the same run: plain Rasa ``/model/parse`` one request at a time, plain ``/model/parse``
 with the same concurrency as ours, ``Classifier.classify`` (parse + spaCy analysis + decision),
-and the ``antifraud classify`` command over a file of distinct lines.
+and the ``antifraud classify`` command over a file of distinct lines. Conversation turns over
+the REST channel compare a plain Rasa turn (a greeting or FAQ answered by a response, no custom
+action) with a checked message (``action_assess_message`` on the action server: analysis, store
+look-ups and, for a scam, the report written), on SQLite and, when it answers, PostgreSQL.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import random
@@ -28,7 +32,10 @@ from bot.nlp.classify import Classifier
 from bot.nlp.evaluate import load_labelled
 from bot.nlp.rasa_server import RasaClient, RasaProcess
 from bot.nlp.taxonomy import load_taxonomy
+from bot.services import ActionServerProcess
 from bot.settings import PROJECT_ROOT, Settings
+from bot.store.db import upgrade
+from bot.store.repo import Store
 
 REPORTS = PROJECT_ROOT / "reports"
 RASA = [str(PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa")]
@@ -165,6 +172,101 @@ def cli_run(url: str, lines: list[str]) -> dict:
     }
 
 
+# Messages Rasa answers with a response of its own: no custom action, no store.
+PLAIN_TURNS = [
+    "你好",
+    "谢谢你",
+    "再见",
+    "你能做什么",
+    "96110是什么电话",
+    "验证码能告诉别人吗",
+    "被骗了怎么办",
+    "帮我写一首诗",
+]
+
+
+async def rest_turns(url: str, texts: list[str], concurrency: int, tag: str) -> dict:
+    """REST channel turns, ``concurrency`` conversations at a time, each text a turn."""
+    latencies: list[float] = []
+    empty = 0
+    semaphore = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+
+        async def one(i: int, text: str) -> None:
+            nonlocal empty
+            async with semaphore:
+                start = time.perf_counter()
+                response = await http.post(
+                    "/webhooks/rest/webhook",
+                    json={"sender": f"bench-{tag}-{i % 64}", "message": text},
+                )
+                response.raise_for_status()
+                latencies.append(time.perf_counter() - start)
+                empty += not response.json()
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one(i, t) for i, t in enumerate(texts)))
+        wall = time.perf_counter() - start
+    return {**summarise(latencies, wall), "empty_replies": empty}
+
+
+def postgres_url() -> str | None:
+    """A fresh database on the local PostgreSQL server, or None when there is none."""
+    base = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    try:
+        import psycopg
+
+        name = f"antifraud_bench_{os.getpid()}"
+        with psycopg.connect(base, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name}")
+            conn.execute(f"CREATE DATABASE {name}")
+    except Exception:
+        return None
+    return base.rsplit("/", 1)[0] + "/" + name
+
+
+def conversation(settings: Settings, texts: list[str], n_turns: int) -> dict:
+    """REST turns with actions and the store, against plain Rasa turns, in one run."""
+    rng = random.Random(11)
+    plain = [rng.choice(PLAIN_TURNS) for _ in range(n_turns)]
+    checked = [rng.choice(texts) for _ in range(n_turns)]
+    results: dict = {}
+    root = Path(tempfile.mkdtemp(prefix="bench-store-"))
+    stores = {"sqlite": f"sqlite:///{root / 'bench.db'}"}
+    pg = postgres_url()
+    if pg:
+        stores["postgresql"] = pg
+    for name, url in stores.items():
+        live = dataclasses.replace(settings, database_url=url, spool_dir=root / "spool")
+        upgrade(url)
+        action = ActionServerProcess(live)
+        server = RasaProcess(live, action_url=action.url)
+        try:
+            asyncio.run(action.wait_ready())
+            asyncio.run(server.wait_ready())
+            asyncio.run(rest_turns(server.url, plain[:30] + checked[:30], 4, "warm"))
+            if name == "sqlite":
+                results["rest_plain_sequential"] = asyncio.run(
+                    rest_turns(server.url, plain, 1, "plain1")
+                )
+                results["rest_plain_concurrent"] = asyncio.run(
+                    rest_turns(server.url, plain, 8, "plain8")
+                )
+            results[f"rest_actions_{name}_sequential"] = asyncio.run(
+                rest_turns(server.url, checked, 1, f"{name}1")
+            )
+            results[f"rest_actions_{name}_concurrent"] = asyncio.run(
+                rest_turns(server.url, checked, 8, f"{name}8")
+            )
+            store = Store(url)
+            results[f"reports_written_{name}"] = store.count_reports()
+            results[f"action_server_rss_mb_{name}"] = rss_of(action.process.pid)
+        finally:
+            server.stop()
+            action.stop()
+    return results
+
+
 def rss_of(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
     for line in status.splitlines():
@@ -255,6 +357,36 @@ def markdown(data: dict) -> str:
         f"Rasa server resident memory after the run: {s['rasa_server_rss_mb']:.0f} MB.",
         "",
     ]
+    if "conversation" in data:
+        t = data["conversation"]
+        out += [
+            "## Conversation turns over the REST channel, same run",
+            "",
+            "Plain: a greeting, thanks or FAQ, answered by Rasa with a response (no custom "
+            "action). With actions: test-set messages checked by `action_assess_message` (spaCy "
+            "analysis, store look-ups, the report written for a scam) on the action server.",
+            "",
+            "| turn | store | in flight | turns | throughput (turns/s) | p50 (ms) | p95 (ms) |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        rows = [("rest_plain", "plain Rasa", "-")]
+        rows += [(f"rest_actions_{db}", "with actions", db) for db in ("sqlite", "postgresql")]
+        for key, label, db in rows:
+            for mode, flight in (("sequential", 1), ("concurrent", 8)):
+                r = t.get(f"{key}_{mode}")
+                if r:
+                    out.append(
+                        f"| {label} | {db} | {flight} | {r['n']} | {r['throughput']:.1f} | "
+                        f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} |"
+                    )
+        for db in ("sqlite", "postgresql"):
+            if f"reports_written_{db}" in t:
+                out.append("")
+                out.append(
+                    f"{db}: {t[f'reports_written_{db}']} reports written; action server "
+                    f"{t[f'action_server_rss_mb_{db}']:.0f} MB resident."
+                )
+        out.append("")
     return "\n".join(out)
 
 
@@ -263,6 +395,7 @@ def main() -> int:
     parser.add_argument("--folds", type=int, default=2)
     parser.add_argument("--texts", type=int, default=1000)
     parser.add_argument("--lines", type=int, default=20000)
+    parser.add_argument("--turns", type=int, default=400, help="REST turns per measurement")
     parser.add_argument("--skip-cv", action="store_true")
     parser.add_argument("--retrain", action="store_true", help="time a fresh training run")
     args = parser.parse_args()
@@ -270,6 +403,11 @@ def main() -> int:
     settings = Settings.from_env()
     data: dict = {"folds": args.folds}
     data["speed"] = speed(settings, args.texts, args.lines)
+    taxonomy = load_taxonomy(settings.taxonomy_path)
+    pool = [
+        t for t, _ in load_labelled(sorted((PROJECT_ROOT / "tests/nlu").glob("*.yml")), taxonomy)
+    ]
+    data["conversation"] = conversation(settings, pool, args.turns)
     if not args.skip_cv:
         data["train_s"] = training_time(settings, args.retrain)
         data["cv"] = cross_validate(args.folds)
