@@ -27,6 +27,7 @@ from actions.common import (
     latest_text,
 )
 from actions.deps import Deps, deps
+from bot.knowledge import known_about
 from bot.nlp.analysis import Analysis
 from bot.nlp.assess import CONFIRMED, DISMISSED, Assessment, Known, assess
 from bot.nlp.decision import FALLBACK_INTENT, HIGH, decide
@@ -36,28 +37,6 @@ logger = logging.getLogger(__name__)
 
 SOURCE_CHECK = "check"
 RISK_LINES = {HIGH: "⚠️ 高风险！这很可能是诈骗。\n", "medium": "⚠️ 有诈骗风险，请提高警惕。\n"}
-
-
-async def known_about(d: Deps, analysis: Analysis) -> Known:
-    """What staff already judged about this message; empty when the store cannot be reached."""
-    pairs = [(i.kind, i.value) for i in analysis.indicators]
-    try:
-        seen, times = await call_store(d.store.look_up, analysis.normalized)
-        statuses = await call_store(d.store.indicator_statuses, pairs) if pairs else {}
-    except StoreUnavailable:
-        logger.warning("store unavailable: assessing without earlier reviews")
-        return Known()
-    confirmed = tuple(v.masked for v in statuses.values() if v.status == CONFIRMED)
-    if seen is None:
-        return Known(times_reported=times, confirmed_indicators=confirmed)
-    return Known(
-        seen_verdict=seen.verdict,
-        seen_scam_type=seen.scam_type,
-        seen_match=seen.match,
-        seen_report_id=seen.report_id,
-        times_reported=times,
-        confirmed_indicators=confirmed,
-    )
 
 
 def seen_line(known: Known, type_name: str | None) -> str:
@@ -144,7 +123,7 @@ class ActionAssessMessage(Action):
         d = deps()
         analysis = d.analyzer.analyse(text)
         verdict = decide(tracker.latest_message, analysis, d.taxonomy, d.settings.scam_threshold)
-        known = await known_about(d, analysis)
+        known = await call_store(known_about, d.store, analysis)
         result = assess(verdict, known)
         type_name = d.taxonomy.get(result.scam_type).name if result.is_scam else None
         if not result.is_scam:
