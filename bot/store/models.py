@@ -36,6 +36,8 @@ REPORT_STATUSES = ("new", "assigned", "in_review", "confirmed", "dismissed", "an
 INDICATOR_STATUSES = ("suspected", "confirmed", "dismissed")
 ALERT_KINDS = ("urgent",)
 ALERT_STATUSES = ("pending", "delivered", "failed")
+OUTBOX_PURPOSES = ("reply", "warning", "alert", "answer")
+OUTBOX_STATUSES = ("pending", "sending", "sent", "failed")
 
 
 def _one_of(column: str, values: tuple[str, ...], name: str | None = None) -> sa.CheckConstraint:
@@ -281,6 +283,36 @@ class Alert(Base):
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None]
+
+
+class OutboundMessage(Base):
+    """The outbox: a message the bot is to send, written before it is sent, kept after."""
+
+    __tablename__ = "outbound_messages"
+    __table_args__ = (
+        _one_of("purpose", OUTBOX_PURPOSES),
+        _one_of("status", OUTBOX_STATUSES),
+        sa.Index(None, "status", "next_attempt_at"),
+        sa.Index(None, "chat_external_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(sa.String(32), default="telegram")
+    chat_external_id: Mapped[str] = mapped_column(sa.String(64))
+    text: Mapped[str] = mapped_column(sa.Text)
+    reply_markup: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    reply_to: Mapped[int | None] = mapped_column(sa.BigInteger)
+    purpose: Mapped[str] = mapped_column(sa.String(16), default="reply")
+    # Set for a message that must go out once only (an alert to one leader, a reporter's answer).
+    dedupe_key: Mapped[str | None] = mapped_column(sa.String(128), unique=True)
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    external_message_id: Mapped[int | None] = mapped_column(sa.BigInteger)
 
 
 class AuditLog(Base):

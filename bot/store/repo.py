@@ -61,6 +61,7 @@ from bot.store.models import (
     Resident,
     User,
 )
+from bot.store.outbox import Outbox
 from bot.store.rows import (
     alert_view,
     area_view,
@@ -80,7 +81,9 @@ from bot.store.views import (
     EventView,
     InboundView,
     IndicatorView,
+    NewOutbound,
     NewReport,
+    OutboundView,
     ReportView,
     ResidentView,
     SeenBefore,
@@ -95,8 +98,10 @@ __all__ = [  # the views and errors are importable from here too
     "InboundView",
     "IndicatorView",
     "InvalidTransition",
+    "NewOutbound",
     "NewReport",
     "NotFound",
+    "OutboundView",
     "ReportView",
     "ResidentView",
     "SeenBefore",
@@ -165,7 +170,7 @@ def _clip(text: str | None) -> str | None:
     return None if text is None else text[:ERROR_MAX_CHARS]
 
 
-class Store(Transactions):
+class Store(Outbox, Transactions):
     """The store on one database URL; safe to share between threads."""
 
     def __init__(
@@ -502,6 +507,26 @@ class Store(Transactions):
 
         return self.run_in(work, write=False)
 
+    def reports_to_answer(self, channel: str, limit: int = 50) -> list[ReportView]:
+        """Reports with a verdict whose reporter (on ``channel``) has not been told, oldest
+        verdict first. Automatic group reports have nobody waiting for an answer."""
+
+        def work(session: Session) -> list[ReportView]:
+            rows = session.execute(
+                sa.select(Report)
+                .join(Resident, Report.resident_id == Resident.id)
+                .where(
+                    Report.status.in_(("confirmed", "dismissed")),
+                    Report.source != "group_auto",
+                    Resident.channel == channel,
+                )
+                .order_by(Report.reviewed_at, Report.id)
+                .limit(limit)
+            ).scalars()
+            return [report_view(r) for r in rows]
+
+        return self.run_in(work, write=False)
+
     def count_reports(self, status: str | None = None) -> int:
         if status is not None:
             _one_of("status", status, REPORT_STATUSES)
@@ -705,6 +730,37 @@ class Store(Transactions):
             similarity=score,
             times_reported=len(matches),
         )
+
+    def group_warned_recently(
+        self, channel: str, chat_external_id: str, normalized: str, since: datetime
+    ) -> bool:
+        """Whether the bot already warned this group about this text or a near copy since then."""
+        _check_aware("since", since)
+
+        def work(session: Session) -> bool:
+            chat_id = session.execute(
+                sa.select(Chat.id).where(
+                    Chat.channel == channel, Chat.external_id == chat_external_id
+                )
+            ).scalar_one_or_none()
+            if chat_id is None:
+                return False
+            ids = {row[0].id for row in self._matches(session, normalized)}
+            if not ids:
+                return False
+            hit = session.execute(
+                sa.select(Report.id)
+                .where(
+                    Report.id.in_(ids),
+                    Report.chat_id == chat_id,
+                    Report.source == "group_auto",
+                    Report.created_at >= since,
+                )
+                .limit(1)
+            ).first()
+            return hit is not None
+
+        return self.run_in(work, write=False)
 
     def times_reported(self, normalized: str) -> int:
         """How many reports, of any status, have this text or a near copy of it."""
@@ -940,6 +996,10 @@ class Store(Transactions):
     def inbox_done(self, message_id: int, replies: list[dict[str, Any]]) -> None:
         """The message was answered; ``replies`` are what the bot sent back."""
         self._inbox_update(message_id, status="done", processed_at=utcnow(), replies=list(replies))
+
+    def inbox_forget_text(self, message_id: int) -> None:
+        """Blank a processed message's text: a group message found ordinary is not kept."""
+        self._inbox_update(message_id, text="", payload={"forgotten": True})
 
     def inbox_retry(self, message_id: int, error: str) -> None:
         """Processing failed; the message goes back to pending with the error noted."""

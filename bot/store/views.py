@@ -234,3 +234,35 @@ class AlertView:
     last_error: str | None
     created_at: datetime
     delivered_at: datetime | None
+
+
+@dataclass(frozen=True)
+class NewOutbound:
+    """A message for the outbox."""
+
+    chat_external_id: str
+    text: str = field(repr=False)
+    purpose: str = "reply"
+    reply_markup: dict[str, Any] | None = field(default=None, repr=False)
+    reply_to: int | None = None
+    dedupe_key: str | None = None
+    channel: str = "telegram"
+
+
+@dataclass(frozen=True)
+class OutboundView:
+    id: int
+    channel: str
+    chat_external_id: str
+    text: str = field(repr=False)
+    reply_markup: dict[str, Any] | None = field(repr=False)
+    reply_to: int | None
+    purpose: str
+    dedupe_key: str | None
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    external_message_id: int | None
