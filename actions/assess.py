@@ -30,7 +30,10 @@ from actions.deps import Deps, deps
 from bot.knowledge import known_about
 from bot.nlp.analysis import Analysis
 from bot.nlp.assess import CONFIRMED, DISMISSED, Assessment, Known, assess
-from bot.nlp.decision import FALLBACK_INTENT, HIGH, decide
+from bot.nlp.classify import Classifier
+from bot.nlp.decision import FALLBACK_INTENT, HIGH, Verdict, decide
+from bot.nlp.rasa_server import RasaClient, RasaUnavailable
+from bot.nlp.segments import parts_of
 from bot.store.repo import NewReport, NotFound, StoreUnavailable
 
 logger = logging.getLogger(__name__)
@@ -109,6 +112,22 @@ def report_line(report_id: int | None) -> str:
     return f"\n已登记为举报第{report_id}号，工作人员核实后会在这里回复您。"
 
 
+async def by_parts(d: Deps, text: str, analysis: Analysis, whole: Verdict) -> Verdict:
+    """A long message (a screenshot, a forwarded chat) judged by its parts too, through Rasa's
+    own parse endpoint; the whole message's verdict if Rasa cannot be reached for that."""
+    if not parts_of(text) or whole.is_scam:
+        return whole
+    client = RasaClient(d.settings.rasa_url, timeout=d.settings.rasa_request_timeout, retries=0)
+    try:
+        classifier = Classifier(client, d.analyzer, d.taxonomy, d.settings.scam_threshold)
+        return await classifier.by_parts(text, analysis, whole)
+    except RasaUnavailable as exc:
+        logger.warning("parts of a long message not judged: %s", exc)
+        return whole
+    finally:
+        await client.aclose()
+
+
 class ActionAssessMessage(Action):
     def name(self) -> str:
         return "action_assess_message"
@@ -123,6 +142,7 @@ class ActionAssessMessage(Action):
         d = deps()
         analysis = d.analyzer.analyse(text)
         verdict = decide(tracker.latest_message, analysis, d.taxonomy, d.settings.scam_threshold)
+        verdict = await by_parts(d, text, analysis, verdict)
         known = await call_store(known_about, d.store, analysis)
         result = assess(verdict, known)
         type_name = d.taxonomy.get(result.scam_type).name if result.is_scam else None

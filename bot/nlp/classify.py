@@ -17,6 +17,7 @@ from typing import TextIO
 from bot.nlp.analysis import Analysis, Analyzer
 from bot.nlp.decision import Verdict, decide
 from bot.nlp.rasa_server import RasaClient, RasaUnavailable
+from bot.nlp.segments import combine, parts_of
 from bot.nlp.taxonomy import Taxonomy
 
 
@@ -81,7 +82,23 @@ class Classifier:
         analysis = self.analyzer.analyse(text)
         parse = await self._parse_once(analysis.normalized, text)
         verdict = decide(parse, analysis, self.taxonomy, self.threshold)
+        verdict = await self.by_parts(text, analysis, verdict)
         return Classification(verdict, analysis, parse)
+
+    async def by_parts(self, text: str, analysis: Analysis, whole: Verdict) -> Verdict:
+        """A long message judged by its parts too (``segments``); ``whole`` if it is short."""
+        parts = parts_of(text)
+        if not parts or whole.is_scam:
+            return whole
+        part_analyses = [self.analyzer.analyse(part) for part in parts]
+        parses = await asyncio.gather(
+            *(self._parse_once(a.normalized, p) for a, p in zip(part_analyses, parts, strict=True))
+        )
+        verdicts = [
+            decide(parse, a, self.taxonomy, self.threshold)
+            for parse, a in zip(parses, part_analyses, strict=True)
+        ]
+        return combine(whole, verdicts, analysis)
 
 
 class BadLine(ValueError):
