@@ -15,7 +15,7 @@ PYTHON310 := $(shell for p in "$$(command -v python3.10)" $${PYENV_ROOT:-$$HOME/
   [ -x "$$p" ] && "$$p" -c 'import sys, venv; assert sys.version_info[:2] == (3, 10)' 2>/dev/null \
   && { echo "$$p"; break; }; done)
 
-.PHONY: help setup train run test bench lint format clean python310
+.PHONY: help setup train run test bench lint format clean python310 browser
 
 help:
 	@echo "make run    set up what is missing, train the model if needed, run the product"
@@ -46,6 +46,18 @@ $(VENV)/.stamp: pyproject.toml | python310
 
 setup: $(RASA_VENV)/.stamp $(VENV)/.stamp
 
+# The browser tests use Debian's Chromium through Playwright (which never downloads a browser),
+# and CJK fonts so that screenshots show Chinese.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@if [ ! -x $(CHROMIUM) ] || ! fc-list :lang=zh 2>/dev/null | grep -q .; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; \
+	  else \
+	    echo "The browser tests need $(CHROMIUM) and CJK fonts:"; \
+	    echo "  sudo apt-get install -y chromium fonts-noto-cjk"; exit 1; \
+	  fi; fi
+
 # Trains only when the training data, the domain, the config or the normaliser changed (by content).
 train: setup
 	@RASA_VENV=$(RASA_VENV) MODEL=$(MODEL) scripts/train-if-changed
@@ -55,7 +67,7 @@ run: train
 	$(VENV)/bin/antifraud run
 
 # Data validation, the dialogue test stories, then every test.
-test: train
+test: train browser
 	$(RASA) data validate --fail-on-warnings --data nlu_data --domain domain.yml --config config.yml
 	$(RASA) test core --stories tests/stories --model $(MODEL) --out results/stories \
 	  --fail-on-prediction-errors --no-plot

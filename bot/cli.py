@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="migrate the store, start and watch the action server and the Rasa server",
     )
+    sub.add_parser(
+        "app",
+        help="the Telegram bot (or, without TELEGRAM_BOT_TOKEN, the sandbox) and the web server",
+    )
     db = sub.add_parser("db", help="the store's schema (Alembic migrations)")
     db_verbs = db.add_subparsers(dest="verb", required=True)
     db_verbs.add_parser("upgrade", help="migrate to the newest schema")
@@ -124,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         from bot.supervise import run
 
         return run(settings)
+    if args.command == "app":
+        return _run_app(settings)
     if args.command == "db":
         return _run_db(args, settings)
     if args.command == "reports":
@@ -135,6 +141,22 @@ def main(argv: list[str] | None = None) -> int:
 
         return asyncio.run(run_chat(settings, args.sender))
     return 2
+
+
+def _run_app(settings: Settings) -> int:
+    import signal
+
+    from bot.telegram.app import run_app
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_app(settings, stop)
+
+    asyncio.run(main())
+    return 0
 
 
 def _run_db(args: argparse.Namespace, settings: Settings) -> int:

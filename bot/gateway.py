@@ -29,6 +29,7 @@ PENDING_REPLY = (
 STORE_DOWN_REPLY = (
     "系统暂时忙不过来，您的消息没能保存，请过一两分钟再发一次。已经转账的，请立即拨打110。"
 )
+WATCH = "watch"
 # A message longer than this is cut before it goes to Rasa (the inbox keeps all of it).
 MAX_TURN_CHARS = 4000
 
@@ -49,6 +50,9 @@ class Gateway:
     store: Store
     rasa: RasaClient
     pending_reply: str = PENDING_REPLY
+    # Runs messages submitted with mode="watch" (the quiet group check) instead of a Rasa turn:
+    # returns the replies ([] for none), or None to keep the message pending.
+    watch: Callable[[InboundView], Awaitable[list[dict] | None]] | None = None
     _stats: dict[str, int] = field(default_factory=lambda: {"done": 0, "pending": 0})
 
     async def submit(
@@ -59,8 +63,14 @@ class Gateway:
         channel: str = "rest",
         chat_external_id: str | None = None,
         metadata: dict | None = None,
+        mode: str | None = None,
     ) -> Outcome:
-        """Store the message, then run its turn; pending (and said so) when that fails."""
+        """Store the message, then run its turn; pending (and said so) when that fails.
+
+        ``mode="watch"``: a group message checked quietly; nothing is said while it waits.
+        """
+        if mode is not None:
+            metadata = {**(metadata or {}), "mode": mode}
         try:
             inbound_id = await asyncio.to_thread(
                 self.store.inbox_put,
@@ -77,6 +87,8 @@ class Gateway:
         if claimed is None:  # another worker took it already
             return Outcome([], True, inbound_id)
         replies = await self._turn(claimed)
+        if replies is None and mode == WATCH:
+            return Outcome([], True, inbound_id)
         if replies is None:
             return Outcome(
                 [{"recipient_id": sender_id, "text": self.pending_reply}], True, inbound_id
@@ -84,6 +96,13 @@ class Gateway:
         return Outcome(replies, False, inbound_id)
 
     async def _turn(self, message: InboundView) -> list[dict] | None:
+        if (message.payload or {}).get("mode") == WATCH and self.watch is not None:
+            replies = await self.watch(message)
+            if replies is None:
+                await self._retry_later(message.id, "the quiet check could not run (NLU down?)")
+                return None
+            await asyncio.to_thread(self.store.inbox_done, message.id, replies)
+            return replies
         metadata = {
             **(message.payload or {}),
             "inbound_id": message.id,

@@ -60,6 +60,7 @@ class ActionServerProcess:
             "SPOOL_DIR": str(settings.spool_dir),
             "STORE_RETRY_SECONDS": str(settings.store_retry_seconds),
             "SCAM_THRESHOLD": str(settings.scam_threshold),
+            "RASA_URL": settings.rasa_url,  # long messages are parsed part by part there
             "SANIC_HOST": os.environ.get("SANIC_HOST", "127.0.0.1"),
             **(env or {}),
         }
@@ -105,3 +106,55 @@ class ActionServerProcess:
             self.process.wait(timeout=5)
         if not keep_log:
             self.log_path.unlink(missing_ok=True)
+
+
+async def web_ready(url: str) -> bool:
+    try:
+        async with httpx.AsyncClient(timeout=3.0) as http:
+            return (await http.get(url.rstrip("/") + "/health")).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+class AppProcess:
+    """``antifraud app``: the Telegram bot (or the sandbox) and the web server on ``WEB_PORT``."""
+
+    def __init__(self, settings: Settings, *, start_timeout: float = 90.0) -> None:
+        self.url = f"http://{settings.web_host}:{settings.web_port}"
+        self.timeout = start_timeout
+        self.log_path = Path(tempfile.mkstemp(prefix="antifraud-app-", suffix=".log")[1])
+        env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bot.cli", "app"],
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    async def wait_ready(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                tail = self.log_path.read_text(errors="replace")[-2000:]
+                raise ActionServerUnavailable(f"the app exited early:\n{tail}")
+            if await web_ready(self.url):
+                return
+            await asyncio.sleep(0.3)
+        self.stop()
+        raise ActionServerUnavailable(f"the app was not ready within {self.timeout} s")
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+    def stop(self) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+        self.log_path.unlink(missing_ok=True)

@@ -6,6 +6,7 @@ This is the only module that reads ``os.environ``. Every setting is listed in th
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -48,6 +49,30 @@ class Settings:
     spool_dir: Path = PROJECT_ROOT / "data" / "spool"
     store_retry_seconds: float = 5.0
     action_server_url: str = "http://127.0.0.1:5055"
+    telegram_bot_token: str = ""
+    telegram_api_url: str = "https://api.telegram.org/bot"
+    telegram_file_url: str = "https://api.telegram.org/file/bot"
+    telegram_mode: str = "polling"
+    telegram_webhook_url: str = ""
+    telegram_webhook_secret: str = ""
+    staff_chat_id: str = ""
+    group_warn_confidence: float = 0.8
+    group_warn_window_minutes: int = 60
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+
+    @property
+    def sandbox(self) -> bool:
+        """No token: the bot runs against the local sandbox server instead of Telegram."""
+        return not self.telegram_bot_token
+
+    def __repr__(self) -> str:  # never print secrets
+        hidden = {"telegram_bot_token", "telegram_webhook_secret"}
+        parts = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            parts.append(f"{f.name}={'***' if f.name in hidden and value else repr(value)}")
+        return f"Settings({', '.join(parts)})"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, dotenv: Path | None = None) -> Settings:
@@ -75,6 +100,24 @@ class Settings:
             raise SettingsError("ACTION_SERVER_URL must be an http:// or https:// address")
         if not self.database_url.startswith(("sqlite://", "postgresql")):
             raise SettingsError("DATABASE_URL must be a sqlite:// or postgresql:// address")
+        if self.telegram_mode not in ("polling", "webhook"):
+            raise SettingsError("TELEGRAM_MODE must be polling or webhook")
+        if self.telegram_mode == "webhook":
+            # Telegram calls only https:// addresses; the sandbox calls plain http on loopback.
+            schemes = ("https://",) if self.telegram_bot_token else ("https://", "http://")
+            if not self.telegram_webhook_url.startswith(schemes):
+                raise SettingsError(
+                    "TELEGRAM_MODE=webhook needs TELEGRAM_WEBHOOK_URL, the public https:// "
+                    "address Telegram will post to"
+                )
+            if not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", self.telegram_webhook_secret):
+                raise SettingsError(
+                    "TELEGRAM_MODE=webhook needs TELEGRAM_WEBHOOK_SECRET: 16 to 256 characters "
+                    "of A-Z, a-z, 0-9, _ and - (Telegram's rule), e.g. from "
+                    "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+                )
+        if not 0.0 < self.group_warn_confidence <= 1.0:
+            raise SettingsError("GROUP_WARN_CONFIDENCE must be between 0 and 1")
         if self.store_retry_seconds < 0:
             raise SettingsError("STORE_RETRY_SECONDS must not be negative")
 

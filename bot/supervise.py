@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from bot.nlp.rasa_server import RasaProcess
 from bot.replay import replay_spool
-from bot.services import ActionServerProcess
+from bot.services import ActionServerProcess, AppProcess
 from bot.settings import Settings
 from bot.store.db import upgrade
 from bot.store.repo import Store
@@ -79,6 +79,7 @@ async def supervise(settings: Settings, stop: asyncio.Event) -> None:
             "Rasa server",
             lambda: RasaProcess(settings, port=port_of(settings.rasa_url), action_url=action_url),
         ),
+        Service("bot and web server", lambda: AppProcess(settings)),
     ]
     store = Store(settings.database_url, retry_seconds=1.0)
     spool = Spool(settings.spool_dir)
@@ -91,9 +92,12 @@ async def supervise(settings: Settings, stop: asyncio.Event) -> None:
             service.child = service.start()
         await asyncio.gather(*(s.child.wait_ready() for s in services if s.child))
         rasa = services[1].child
+        web = f"http://{settings.web_host}:{settings.web_port}"
+        where = f"sandbox: {web}/sandbox" if settings.sandbox else "Telegram bot running"
         print(
             f"Ready. Rasa on {rasa.url if rasa else settings.rasa_url} "
-            f"(REST channel: /webhooks/rest/webhook), actions on {action_url}. Ctrl-C stops.",
+            f"(REST channel: /webhooks/rest/webhook), actions on {action_url}, {where}. "
+            "Ctrl-C stops.",
             flush=True,
         )
         while not stop.is_set():

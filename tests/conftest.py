@@ -9,11 +9,14 @@ from collections.abc import Iterator
 import pytest
 
 from bot.nlp.analysis import Analyzer, get_analyzer
-from bot.nlp.rasa_server import RasaClient, RasaProcess
+from bot.nlp.rasa_server import RasaClient, RasaProcess, _free_port
 from bot.nlp.taxonomy import Taxonomy, load_taxonomy
 from bot.services import ActionServerProcess
 from bot.settings import Settings
 from bot.store.db import upgrade
+from tests.bot_under_test import BotUnderTest, telegram_bot
+
+__all__ = ["BotUnderTest", "telegram_bot"]  # the fixture is shared by tests/telegram and tests/web
 
 
 @pytest.fixture(scope="session")
@@ -62,11 +65,13 @@ def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
         spool_dir=root / "spool",
         store_retry_seconds=1.0,
     )
+    rasa_port = _free_port()
+    live = dataclasses.replace(live, rasa_url=f"http://127.0.0.1:{rasa_port}")
     upgrade(live.database_url)
     action = ActionServerProcess(live)
     rasa: RasaProcess | None = None
     try:
-        rasa = RasaProcess(live, action_url=action.url)
+        rasa = RasaProcess(live, port=rasa_port, action_url=action.url)
         asyncio.run(action.wait_ready())
         asyncio.run(rasa.wait_ready())
         current = Stack(dataclasses.replace(live, rasa_url=rasa.url), rasa.url, action, rasa)

@@ -60,7 +60,7 @@ def _answers(url: str) -> bool:
 
 
 def test_make_run_serves_restarts_replays_and_stops(tmp_path):
-    rasa_port, action_port = _free_port(), _free_port()
+    rasa_port, action_port, web_port = _free_port(), _free_port(), _free_port()
     db = f"sqlite:///{tmp_path / 'run.db'}"
     env = {
         **os.environ,
@@ -68,6 +68,8 @@ def test_make_run_serves_restarts_replays_and_stops(tmp_path):
         "ACTION_SERVER_URL": f"http://127.0.0.1:{action_port}",
         "DATABASE_URL": db,
         "SPOOL_DIR": str(tmp_path / "spool"),
+        "WEB_PORT": str(web_port),
+        "TELEGRAM_BOT_TOKEN": "",
     }
     log = (tmp_path / "run.log").open("w+")
     run = subprocess.Popen(
@@ -83,6 +85,31 @@ def test_make_run_serves_restarts_replays_and_stops(tmp_path):
         assert "刷单返利" in reply[0]["text"]
         store = Store(db)
         assert store.reports_of("run-1")[0].scam_type == "rebate"
+        log_text = Path(log.name).read_text()
+        assert f"sandbox: http://127.0.0.1:{web_port}/sandbox" in log_text
+
+        # No token: the sandbox. The seed message posted in a grid group is answered by a reply
+        # to it, and the automatic report is listed.
+        web = f"http://127.0.0.1:{web_port}"
+        group = {"id": -100777, "type": "supergroup", "title": "幸福村3组网格群"}
+        posted = httpx.post(
+            f"{web}/sandbox/send",
+            json={"chat": group, "from": {"id": 77, "first_name": "王阿姨"}, "text": SEED},
+            timeout=10,
+        ).json()
+        sent_at = time.monotonic()
+        bot_said: list[dict] = []
+
+        def bot_replied() -> bool:
+            got = httpx.get(f"{web}/sandbox/chats/{group['id']}/messages", timeout=10).json()
+            bot_said[:] = [m for m in got["messages"] if m.get("from_bot")]
+            return bool(bot_said)
+
+        _wait(bot_replied, 10, "the bot's reply in the group")
+        print(f"group reply after {time.monotonic() - sent_at:.2f} s")
+        assert bot_said[0]["reply_to_message_id"] == posted["message"]["message_id"]
+        assert "刷单返利" in bot_said[0]["text"]
+        assert any(r.source == "group_auto" for r in store.list_reports(limit=10))
 
         # A spooled report (written by an action while the database was down) is replayed.
         report = NewReport(
@@ -106,7 +133,15 @@ def test_make_run_serves_restarts_replays_and_stops(tmp_path):
         health = f"http://127.0.0.1:{action_port}/health"
         _wait(lambda: _answers(health), 90, "the action server back")
         children = _children(run.pid)
-        assert action_pid not in children and len(children) == 2
+        assert action_pid not in children and len(children) == 3
+
+        # So does the bot with its web server.
+        [app_pid] = [p for p in children if "bot.cli app" in _cmdline(p)]
+        os.kill(app_pid, signal.SIGKILL)
+        _wait(lambda: "bot and web server exited" in Path(log.name).read_text(), 30, "the report")
+        _wait(lambda: _answers(f"{web}/health"), 90, "the web server back")
+        children = _children(run.pid)
+        assert app_pid not in children and len(children) == 3
 
         run.send_signal(signal.SIGINT)
         assert run.wait(timeout=60) == 0

@@ -1,0 +1,203 @@
+"""The application process: the Telegram bot and its web server, composed in one place.
+
+``run_app`` builds everything from the settings: the store, the Rasa client, the store-first
+gateway, the quiet group watcher, the OCR reader, the python-telegram-bot ``Application`` (rate
+limited, Telegram's ``RetryAfter`` honoured), its handlers and repeating jobs, and the web server
+on ``WEB_PORT`` (8000). Without ``TELEGRAM_BOT_TOKEN`` it also serves the sandbox, a local
+Telegram-compatible Bot API, and points the bot at it. With a token it talks to Telegram, by
+polling or, with ``TELEGRAM_MODE=webhook``, through ``/telegram/webhook`` whose secret token is
+checked on every request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import secrets
+from datetime import timedelta
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from telegram import BotCommand, Update
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot.gateway import Gateway
+from bot.nlp.analysis import get_analyzer
+from bot.nlp.classify import Classifier
+from bot.nlp.rasa_server import RasaClient
+from bot.nlp.taxonomy import load_taxonomy
+from bot.ocr import get_reader
+from bot.settings import Settings
+from bot.store.db import upgrade
+from bot.store.repo import Store
+from bot.telegram.handlers import COMMANDS, FrontEnd
+from bot.telegram.notify import Notifier
+from bot.telegram.outbox import Courier
+from bot.telegram.watch import GroupWatcher
+
+logger = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# How often the jobs run (seconds): waiting messages, urgent alerts, answers to reporters.
+RETRY_EVERY = 3.0
+ALERTS_EVERY = 5.0
+ANSWERS_EVERY = 10.0
+OUTBOX_EVERY = 2.0
+
+
+def build_application(settings: Settings, token: str, api_url: str, file_url: str) -> Application:
+    return (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(api_url)
+        .base_file_url(file_url)
+        .rate_limiter(AIORateLimiter(max_retries=5))
+        .concurrent_updates(32)
+        .connect_timeout(10)
+        .read_timeout(30)
+        .get_updates_read_timeout(40)
+        .build()
+    )
+
+
+def register(
+    application: Application, front: FrontEnd, notifier: Notifier, courier: Courier
+) -> None:
+    application.add_handler(CommandHandler(list(COMMANDS), front.on_command))
+    application.add_handler(CallbackQueryHandler(front.on_callback))
+    application.add_handler(
+        MessageHandler(
+            filters.ALL & ~filters.COMMAND & ~filters.StatusUpdate.ALL, front.on_message
+        )
+    )
+    application.add_error_handler(_on_error)
+    jobs = application.job_queue
+    assert jobs is not None, "python-telegram-bot[job-queue] is needed"
+    jobs.run_repeating(front.deliver_later, RETRY_EVERY, first=RETRY_EVERY)
+    jobs.run_repeating(lambda _context: courier.flush(), OUTBOX_EVERY, first=OUTBOX_EVERY)
+    jobs.run_repeating(lambda _context: courier.requeue_stale(), 60.0, first=60.0)
+    jobs.run_repeating(notifier.alerts, ALERTS_EVERY, first=ALERTS_EVERY)
+    jobs.run_repeating(notifier.answers, ANSWERS_EVERY, first=ANSWERS_EVERY)
+
+
+async def _on_error(update: object, context) -> None:  # type: ignore[no-untyped-def]
+    logger.error("handling an update failed: %r", context.error, exc_info=context.error)
+
+
+def webhook_route(application: Application, secret: str) -> Route:
+    async def receive(request: Request) -> Response:
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), secret.encode()):
+            return JSONResponse({"ok": False}, status_code=403)
+        try:
+            data = await request.json()
+        except ValueError:
+            return JSONResponse({"ok": False}, status_code=400)
+        await application.update_queue.put(Update.de_json(data, application.bot))
+        return JSONResponse({"ok": True})
+
+    return Route(WEBHOOK_PATH, receive, methods=["POST"])
+
+
+async def run_app(settings: Settings, stop: asyncio.Event) -> None:
+    """Run the bot and the web server until ``stop`` is set."""
+    upgrade(settings.database_url)
+    store = Store.from_settings(settings)
+    taxonomy = load_taxonomy(settings.taxonomy_path)
+    analyzer = get_analyzer(settings.taxonomy_path, settings.lookups_dir)
+    rasa = RasaClient(settings.rasa_url, timeout=settings.rasa_request_timeout)
+    classifier = Classifier(rasa, analyzer, taxonomy, settings.scam_threshold)
+    watcher = GroupWatcher(
+        classifier,
+        store,
+        taxonomy,
+        settings.group_warn_confidence,
+        timedelta(minutes=settings.group_warn_window_minutes),
+    )
+    gateway = Gateway(store, rasa, watch=watcher.check)
+    staff = int(settings.staff_chat_id) if settings.staff_chat_id.lstrip("-").isdigit() else None
+
+    routes: list[Route | Mount] = [Route("/health", lambda _r: JSONResponse({"ok": True}))]
+    base = f"http://{settings.web_host}:{settings.web_port}"
+    if settings.sandbox:
+        from bot.sandbox.server import create_app
+        from bot.sandbox.state import SandboxState
+        from bot.web.sandbox_page import routes as page_routes
+
+        token = f"{7_000_000_001}:{secrets.token_urlsafe(24)}"
+        sandbox = SandboxState(token)
+        routes += page_routes()
+        routes.append(Mount("/", create_app(sandbox)))
+        api_url, file_url = f"{base}/sandbox/bot", f"{base}/sandbox/file/bot"
+    else:
+        token = settings.telegram_bot_token
+        api_url, file_url = settings.telegram_api_url, settings.telegram_file_url
+
+    application = build_application(settings, token, api_url, file_url)
+    courier = Courier(store, application.bot)
+    front = FrontEnd(gateway, store, get_reader, courier)
+    notifier = Notifier(store, taxonomy, courier, staff)
+    register(application, front, notifier, courier)
+    if settings.telegram_mode == "webhook":
+        routes.append(webhook_route(application, settings.telegram_webhook_secret))
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            Starlette(routes=routes),
+            host=settings.web_host,
+            port=settings.web_port,
+            log_level="warning",
+            lifespan="off",
+            ws="none",  # no websockets here; rasa-sdk pins an old websockets uvicorn cannot use
+        )
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            serving.result()  # the port is taken, say: raise it
+        await asyncio.sleep(0.05)
+    try:
+        await application.initialize()
+        await application.bot.set_my_commands(
+            [BotCommand(name, text) for name, (text, _payload) in COMMANDS.items()]
+        )
+        await courier.requeue_stale(0.0)  # claimed by an earlier run that stopped: send again
+        await application.start()
+        if settings.telegram_mode == "webhook":
+            await application.bot.set_webhook(
+                settings.telegram_webhook_url.rstrip("/") + WEBHOOK_PATH,
+                secret_token=settings.telegram_webhook_secret,
+                allowed_updates=Update.ALL_TYPES,
+            )
+        else:
+            await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+        if settings.sandbox:
+            print(
+                f"Sandbox (no TELEGRAM_BOT_TOKEN): chat with the bot at {base}/sandbox", flush=True
+            )
+        else:
+            print(f"Telegram bot @{application.bot.username} is running.", flush=True)
+        await stop.wait()
+    finally:
+        if application.updater and application.updater.running:
+            await application.updater.stop()
+        if application.running:
+            await application.stop()
+        await application.shutdown()
+        server.should_exit = True
+        await serving
+        await rasa.aclose()
+        store.close()
