@@ -104,20 +104,9 @@ class BotUnderTest:
         )
 
 
-@pytest.fixture(scope="session")
-def telegram_bot(stack) -> Iterator[BotUnderTest]:
-    rasa_port = int(stack.rasa_url.rsplit(":", 1)[1])
-    proxy = Proxy(rasa_port)
-    port = _free_port()
-    settings = dataclasses.replace(
-        stack.settings,
-        rasa_url=f"http://127.0.0.1:{proxy.port}",
-        rasa_request_timeout=10.0,
-        telegram_bot_token="",
-        web_port=port,
-        group_warn_window_minutes=60,
-        staff_chat_id=str(STAFF_CHAT),
-    )
+@contextlib.contextmanager
+def running_app(settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """``run_app(settings)`` in a thread of its own; yields the web server's address."""
     stop = asyncio.Event()
     loop = asyncio.new_event_loop()
     failure: list[BaseException] = []
@@ -130,7 +119,7 @@ def telegram_bot(stack) -> Iterator[BotUnderTest]:
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    web = f"http://127.0.0.1:{port}"
+    web = f"http://127.0.0.1:{settings.web_port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not failure:
         with contextlib.suppress(httpx.HTTPError):
@@ -140,7 +129,30 @@ def telegram_bot(stack) -> Iterator[BotUnderTest]:
     if failure:
         raise failure[0]
     time.sleep(1.0)  # polling started
-    yield BotUnderTest(web, proxy, settings)
-    loop.call_soon_threadsafe(stop.set)
-    thread.join(30)
-    proxy.down()
+    try:
+        yield web
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(30)
+    if failure:
+        raise failure[0]
+
+
+@pytest.fixture(scope="session")
+def telegram_bot(stack) -> Iterator[BotUnderTest]:
+    rasa_port = int(stack.rasa_url.rsplit(":", 1)[1])
+    proxy = Proxy(rasa_port)
+    settings = dataclasses.replace(
+        stack.settings,
+        rasa_url=f"http://127.0.0.1:{proxy.port}",
+        rasa_request_timeout=10.0,
+        telegram_bot_token="",
+        web_port=_free_port(),
+        group_warn_window_minutes=60,
+        staff_chat_id=str(STAFF_CHAT),
+    )
+    try:
+        with running_app(settings) as web:
+            yield BotUnderTest(web, proxy, settings)
+    finally:
+        proxy.down()

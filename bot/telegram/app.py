@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import secrets
 from datetime import timedelta
@@ -51,6 +52,7 @@ logger = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MAX_UPDATE_BYTES = 1_000_000
 # How often the jobs run (seconds): waiting messages, urgent alerts, answers to reporters.
 RETRY_EVERY = 3.0
 ALERTS_EVERY = 5.0
@@ -101,12 +103,19 @@ def webhook_route(application: Application, secret: str) -> Route:
     async def receive(request: Request) -> Response:
         given = request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), secret.encode()):
-            return JSONResponse({"ok": False}, status_code=403)
+            return JSONResponse({"ok": False, "description": "Forbidden"}, status_code=403)
+        body = await request.body()
+        if len(body) > MAX_UPDATE_BYTES:
+            return JSONResponse({"ok": False, "description": "too large"}, status_code=413)
         try:
-            data = await request.json()
-        except ValueError:
-            return JSONResponse({"ok": False}, status_code=400)
-        await application.update_queue.put(Update.de_json(data, application.bot))
+            data = json.loads(body)
+            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+                raise ValueError("not an update")
+            update = Update.de_json(data, application.bot)
+        except (ValueError, TypeError, KeyError) as exc:
+            logger.warning("webhook: a request that is not an update: %s", exc)
+            return JSONResponse({"ok": False, "description": "Bad Request"}, status_code=400)
+        await application.update_queue.put(update)
         return JSONResponse({"ok": True})
 
     return Route(WEBHOOK_PATH, receive, methods=["POST"])
@@ -152,7 +161,8 @@ async def run_app(settings: Settings, stop: asyncio.Event) -> None:
     notifier = Notifier(store, taxonomy, courier, staff)
     register(application, front, notifier, courier)
     if settings.telegram_mode == "webhook":
-        routes.append(webhook_route(application, settings.telegram_webhook_secret))
+        # first: the sandbox is mounted at "/" and would take every path after it
+        routes.insert(0, webhook_route(application, settings.telegram_webhook_secret))
 
     server = uvicorn.Server(
         uvicorn.Config(
