@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_URL_PASSWORD = re.compile(r"(://[^/:@]*:)[^/@]*@")
 
 
 def _read_dotenv(path: Path) -> dict[str, str]:
@@ -49,6 +50,8 @@ class Settings:
     spool_dir: Path = PROJECT_ROOT / "data" / "spool"
     store_retry_seconds: float = 5.0
     action_server_url: str = "http://127.0.0.1:5055"
+    rasa_tracker_db: str = ""
+    redis_url: str = ""
     telegram_bot_token: str = ""
     telegram_api_url: str = "https://api.telegram.org/bot"
     telegram_file_url: str = "https://api.telegram.org/file/bot"
@@ -71,6 +74,8 @@ class Settings:
         parts = []
         for f in fields(self):
             value = getattr(self, f.name)
+            if isinstance(value, str) and "://" in value:
+                value = _URL_PASSWORD.sub(r"\1***@", value)
             parts.append(f"{f.name}={'***' if f.name in hidden and value else repr(value)}")
         return f"Settings({', '.join(parts)})"
 
@@ -116,6 +121,12 @@ class Settings:
                     "of A-Z, a-z, 0-9, _ and - (Telegram's rule), e.g. from "
                     "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
                 )
+        if self.rasa_tracker_db and not self.rasa_tracker_db.startswith(
+            ("sqlite://", "postgresql", "memory")
+        ):
+            raise SettingsError("RASA_TRACKER_DB must be a sqlite:// or postgresql:// address")
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://")):
+            raise SettingsError("REDIS_URL must be a redis:// address")
         if not 0.0 < self.group_warn_confidence <= 1.0:
             raise SettingsError("GROUP_WARN_CONFIDENCE must be between 0 and 1")
         if self.store_retry_seconds < 0:

@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import yaml
+from sqlalchemy.engine import make_url
 
 from bot.settings import PROJECT_ROOT, Settings
 
@@ -129,6 +131,47 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def endpoints_yaml(settings: Settings, action_url: str) -> str:
+    """Rasa's endpoints: the action server; conversations kept in SQL (``RASA_TRACKER_DB``,
+    else the store's PostgreSQL database, else a SQLite file beside the store's) so a form in
+    progress survives a Rasa restart; the lock store in Redis when ``REDIS_URL`` is set (needed
+    once several Rasa processes share the conversations)."""
+    endpoints: dict = {"action_endpoint": {"url": f"{action_url.rstrip('/')}/webhook"}}
+    tracker = settings.rasa_tracker_db or settings.database_url
+    if tracker == "memory":
+        pass
+    elif tracker.startswith("postgresql"):
+        url = make_url(tracker)
+        endpoints["tracker_store"] = {
+            "type": "SQL",
+            "dialect": "postgresql",
+            "url": url.host or "127.0.0.1",
+            "port": url.port or 5432,
+            "db": url.database,
+            "username": url.username,
+            "password": url.password or "",
+        }
+    elif tracker.startswith("sqlite"):
+        path = make_url(tracker).database
+        folder = Path(path).parent if path else settings.spool_dir.parent
+        endpoints["tracker_store"] = {
+            "type": "SQL",
+            "dialect": "sqlite",
+            "db": str(folder / "rasa_conversations.db"),
+        }
+    if settings.redis_url:
+        url = make_url(settings.redis_url)
+        endpoints["lock_store"] = {
+            "type": "redis",
+            "url": url.host or "127.0.0.1",
+            "port": url.port or 6379,
+            "db": int(url.database or 0),
+            "password": url.password,
+            "key_prefix": "antifraud",
+        }
+    return yaml.safe_dump(endpoints, allow_unicode=True, sort_keys=False)
+
+
 class RasaProcess:
     """A Rasa server started from this process on a free loopback port."""
 
@@ -161,16 +204,13 @@ class RasaProcess:
             "--credentials",
             str(PROJECT_ROOT / "credentials.yml"),
         ]
-        self.endpoints: Path | None = None
-        if action_url is not None:
-            # Rasa reads the action server's address from an endpoints file only.
-            fd, name = tempfile.mkstemp(prefix="rasa-endpoints-", suffix=".yml")
-            with os.fdopen(fd, "w") as out:
-                out.write(f'action_endpoint:\n  url: "{action_url.rstrip("/")}/webhook"\n')
-            self.endpoints = Path(name)
-            command += ["--endpoints", name]
-        else:
-            command += ["--endpoints", str(PROJECT_ROOT / "endpoints.yml")]
+        # Rasa reads the action server's address and its stores from an endpoints file only;
+        # it may hold the database password, so it is private to this user (mkstemp: 0600).
+        fd, name = tempfile.mkstemp(prefix="rasa-endpoints-", suffix=".yml")
+        with os.fdopen(fd, "w") as out:
+            out.write(endpoints_yaml(settings, action_url or settings.action_server_url))
+        self.endpoints: Path | None = Path(name)
+        command += ["--endpoints", name]
         logger.info(
             "starting a Rasa server on %s with %s (log: %s)", self.url, model.name, self.log_path
         )
