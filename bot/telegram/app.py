@@ -147,11 +147,12 @@ async def run_app(settings: Settings, stop: asyncio.Event) -> None:
         from bot.web.sandbox_page import routes as page_routes
 
         token = f"{7_000_000_001}:{secrets.token_urlsafe(24)}"
-        sandbox = SandboxState(token)
+        sandbox: SandboxState | None = SandboxState(token)
         routes += page_routes()
         routes.append(Mount("/", create_app(sandbox)))
         api_url, file_url = f"{base}/sandbox/bot", f"{base}/sandbox/file/bot"
     else:
+        sandbox = None
         token = settings.telegram_bot_token
         api_url, file_url = settings.telegram_api_url, settings.telegram_file_url
 
@@ -207,6 +208,8 @@ async def run_app(settings: Settings, stop: asyncio.Event) -> None:
         if application.running:
             await application.stop()
         await application.shutdown()
+        if sandbox is not None:
+            await sandbox.stop_webhook_sender()
         server.should_exit = True
         await serving
         await rasa.aclose()

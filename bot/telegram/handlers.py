@@ -22,7 +22,7 @@ from telegram.ext import ContextTypes
 
 from bot.gateway import WATCH, Gateway
 from bot.ocr import OcrError, Reader
-from bot.store.repo import InboundView, Store
+from bot.store.repo import InboundView, Store, StoreUnavailable
 from bot.telegram.ids import sender_id
 from bot.telegram.outbox import Courier
 from bot.telegram.render import to_telegram
@@ -64,6 +64,7 @@ class FrontEnd:
     _locks: defaultdict[str, asyncio.Lock] = field(
         default_factory=lambda: defaultdict(asyncio.Lock)
     )
+    _chats_seen: set[tuple[int, str | None]] = field(default_factory=set)
 
     # Sending
 
@@ -157,7 +158,19 @@ class FrontEnd:
         await self.converse(context, message, text, extra=extra)
 
     async def group(self, context: ContextTypes.DEFAULT_TYPE, message: Message) -> None:
-        self.store.upsert_chat(CHANNEL, str(message.chat.id), "group", message.chat.title)
+        known = (message.chat.id, message.chat.title)
+        if known not in self._chats_seen:  # one write per group (and title), not per message
+            try:
+                await asyncio.to_thread(
+                    self.store.upsert_chat,
+                    CHANNEL,
+                    str(message.chat.id),
+                    "group",
+                    message.chat.title,
+                )
+                self._chats_seen.add(known)
+            except StoreUnavailable as exc:  # the message itself still goes to the gateway
+                logger.warning("group %s not recorded: %s", message.chat.id, exc)
         if self.addressed(context, message):
             text = await self.readable(context, message, reply=True)
             if text is not None:
