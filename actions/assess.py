@@ -27,7 +27,7 @@ from actions.common import (
     latest_text,
 )
 from actions.deps import Deps, deps
-from bot.knowledge import known_about
+from bot.knowledge import known_about, report_of
 from bot.nlp.analysis import Analysis
 from bot.nlp.assess import CONFIRMED, DISMISSED, Assessment, Known, assess
 from bot.nlp.classify import Classifier
@@ -59,25 +59,14 @@ def seen_line(known: Known, type_name: str | None) -> str:
 
 
 def new_report(tracker: Tracker, analysis: Analysis, result: Assessment, source: str) -> NewReport:
-    return NewReport(
-        sender_id=tracker.sender_id[:128],
+    return report_of(
+        analysis,
+        result,
+        sender_id=tracker.sender_id,
         channel=channel_of(tracker),
-        text=analysis.text,
-        text_masked=analysis.masked_text(),
-        normalized=analysis.normalized,
         source=source,
-        scam_type=result.scam_type,
-        confidence=result.confidence,
-        risk=result.risk,
-        intent=result.model.intent,
-        red_flags=analysis.red_flags_dict(),
-        indicators=[(i.kind, i.value, i.masked) for i in analysis.indicators],
         chat_external_id=chat_of(tracker),
         inbound_message_id=inbound_id_of(tracker),
-        details={"basis": result.basis},
-        money_lost=None,
-        amount=None,
-        happened_at=None,
     )
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 
 from bot.nlp.analysis import Analysis
-from bot.nlp.assess import CONFIRMED, Known
-from bot.store.repo import Store, StoreUnavailable
+from bot.nlp.assess import CONFIRMED, Assessment, Known
+from bot.store.repo import NewReport, Store, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -34,4 +34,34 @@ def known_about(store: Store, analysis: Analysis) -> Known:
         seen_report_id=seen.report_id,
         times_reported=times,
         confirmed_indicators=confirmed,
+    )
+
+
+def report_of(
+    analysis: Analysis,
+    result: Assessment,
+    *,
+    sender_id: str,
+    channel: str,
+    source: str,
+    chat_external_id: str | None,
+    inbound_message_id: int | None,
+) -> NewReport:
+    """The report of a message judged a scam, as the action and the group check both log it."""
+    return NewReport(
+        sender_id=sender_id[:128],
+        channel=channel,
+        text=analysis.text,
+        text_masked=analysis.masked_text(),
+        normalized=analysis.normalized,
+        source=source,
+        scam_type=result.scam_type,
+        confidence=result.confidence,
+        risk=result.risk,
+        intent=result.model.intent,
+        red_flags=analysis.red_flags_dict(),
+        indicators=[(i.kind, i.value, i.masked) for i in analysis.indicators],
+        chat_external_id=chat_external_id,
+        inbound_message_id=inbound_message_id,
+        details={"basis": result.basis},
     )

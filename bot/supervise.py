@@ -15,9 +15,9 @@ import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 from urllib.parse import urlsplit
 
+from bot.child import ChildProcess
 from bot.nlp.rasa_server import RasaProcess
 from bot.replay import replay_spool
 from bot.services import ActionServerProcess, AppProcess
@@ -32,13 +32,6 @@ SPOOL_EVERY_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 60.0
 
 
-class Child(Protocol):
-    url: str
-
-    async def wait_ready(self) -> None: ...
-    def stop(self) -> None: ...
-
-
 def port_of(url: str) -> int:
     parts = urlsplit(url)
     if parts.port:
@@ -51,18 +44,16 @@ class Service:
     """One supervised child: how to start it, the running process, and its restarts."""
 
     name: str
-    start: Callable[[], Child]
-    child: Child | None = None
+    start: Callable[[], ChildProcess]
+    child: ChildProcess | None = None
     restarts: int = 0
     backoff: float = field(default=1.0)
 
     def exited(self) -> bool:
-        process = getattr(self.child, "process", None)
-        return process is not None and process.poll() is not None
+        return self.child is not None and self.child.process.poll() is not None
 
     def log_tail(self) -> str:
-        path = getattr(self.child, "log_path", None)
-        return path.read_text(errors="replace")[-1500:] if path and path.exists() else ""
+        return self.child.log_tail(1500) if self.child is not None else ""
 
 
 async def supervise(settings: Settings, stop: asyncio.Event) -> None:

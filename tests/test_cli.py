@@ -107,7 +107,7 @@ def test_classify_starts_its_own_rasa_server_when_none_answers():
     (record,) = [json.loads(line) for line in result.stdout.decode().splitlines()]
     assert record["is_scam"] and record["scam_type"] == "rebate"
     started = re.search(
-        r"starting a Rasa server on (http://127\.0\.0\.1:\d+)", result.stderr.decode()
+        r"starting the Rasa server on (http://127\.0\.0\.1:\d+)", result.stderr.decode()
     )
     assert started, result.stderr.decode()
     with pytest.raises(httpx.TransportError):

@@ -7,9 +7,7 @@ import contextlib
 import logging
 import os
 import socket
-import subprocess
 import tempfile
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import httpx
 import yaml
 from sqlalchemy.engine import make_url
 
+from bot.child import ChildProcess
 from bot.settings import PROJECT_ROOT, Settings
 
 logger = logging.getLogger(__name__)
@@ -172,8 +171,13 @@ def endpoints_yaml(settings: Settings, action_url: str) -> str:
     return yaml.safe_dump(endpoints, allow_unicode=True, sort_keys=False)
 
 
-class RasaProcess:
+class RasaProcess(ChildProcess):
     """A Rasa server started from this process on a free loopback port."""
+
+    what = "the Rasa server"
+    unavailable = RasaUnavailable
+    poll_seconds = 0.5
+    stop_grace = 15.0
 
     def __init__(
         self, settings: Settings, *, port: int | None = None, action_url: str | None = None
@@ -184,11 +188,15 @@ class RasaProcess:
                 f"no Rasa server at {settings.rasa_url} and no Rasa environment at "
                 f"{settings.rasa_python}: run 'make setup'"
             )
-        self.url = f"http://127.0.0.1:{port or _free_port()}"
-        self.timeout = settings.rasa_start_timeout
-        self.log_path = Path(tempfile.mkstemp(prefix="rasa-server-", suffix=".log")[1])
+        port = port or _free_port()
         env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
-        port = self.url.rsplit(":", 1)[1]
+        # Rasa reads the action server's address and its stores from an endpoints file only;
+        # it may hold the database password, so it is private to this user (mkstemp: 0600)
+        # and removed when the server stops.
+        fd, name = tempfile.mkstemp(prefix="rasa-endpoints-", suffix=".yml")
+        with os.fdopen(fd, "w") as out:
+            out.write(endpoints_yaml(settings, action_url or settings.action_server_url))
+        self.endpoints = Path(name)
         command = [
             str(settings.rasa_python),
             "-m",
@@ -198,54 +206,29 @@ class RasaProcess:
             "-i",
             "127.0.0.1",
             "--port",
-            port,
+            str(port),
             "--model",
             str(model),
             "--credentials",
             str(PROJECT_ROOT / "credentials.yml"),
+            "--endpoints",
+            name,
         ]
-        # Rasa reads the action server's address and its stores from an endpoints file only;
-        # it may hold the database password, so it is private to this user (mkstemp: 0600).
-        fd, name = tempfile.mkstemp(prefix="rasa-endpoints-", suffix=".yml")
-        with os.fdopen(fd, "w") as out:
-            out.write(endpoints_yaml(settings, action_url or settings.action_server_url))
-        self.endpoints: Path | None = Path(name)
-        command += ["--endpoints", name]
-        logger.info(
-            "starting a Rasa server on %s with %s (log: %s)", self.url, model.name, self.log_path
+        self.spawn(
+            command,
+            env,
+            url=f"http://127.0.0.1:{port}",
+            timeout=settings.rasa_start_timeout,
+            prefix="rasa-server-",
         )
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
 
-    async def wait_ready(self) -> None:
-        """Return once the model is loaded; raise if the server exits or takes too long."""
-        deadline = time.monotonic() + self.timeout
+    async def is_ready(self) -> bool:
+        """The model is loaded."""
         async with RasaClient(self.url) as client:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    tail = self.log_path.read_text(errors="replace")[-2000:]
-                    raise RasaUnavailable(f"the Rasa server exited early:\n{tail}")
-                if await client.is_ready():
-                    return
-                await asyncio.sleep(0.5)
-        self.stop()
-        raise RasaUnavailable(f"the Rasa server did not become ready within {self.timeout:.0f} s")
+            return await client.is_ready()
 
-    def stop(self) -> None:
-        """Terminate the server (killing it after 15 s); its log is kept only if it crashed."""
-        if self.process.poll() is not None:
-            return  # it exited by itself: the log explains why, keep it
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
-        self.log_path.unlink(missing_ok=True)
-        if self.endpoints is not None:
-            self.endpoints.unlink(missing_ok=True)
+    def cleanup(self) -> None:
+        self.endpoints.unlink(missing_ok=True)
 
 
 @contextlib.asynccontextmanager

@@ -16,13 +16,13 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from bot.knowledge import known_about
+from bot.knowledge import known_about, report_of
 from bot.nlp.assess import CONFIRMED, Assessment, assess
 from bot.nlp.classify import Classification, Classifier
 from bot.nlp.decision import HIGH
 from bot.nlp.rasa_server import RasaUnavailable
 from bot.nlp.taxonomy import Taxonomy
-from bot.store.repo import InboundView, NewReport, Store
+from bot.store.repo import InboundView, Store
 
 logger = logging.getLogger(__name__)
 
@@ -69,26 +69,16 @@ class GroupWatcher:
         ):
             logger.info("group %s already warned about this message", chat)
             return []
-        report = await asyncio.to_thread(
-            self.store.add_report,
-            NewReport(
-                sender_id=message.sender_id,
-                channel=message.channel,
-                text=analysis.text,
-                text_masked=analysis.masked_text(),
-                normalized=analysis.normalized,
-                source=SOURCE_GROUP,
-                scam_type=result.scam_type,
-                confidence=result.confidence,
-                risk=result.risk,
-                intent=result.model.intent,
-                red_flags=analysis.red_flags_dict(),
-                indicators=[(i.kind, i.value, i.masked) for i in analysis.indicators],
-                chat_external_id=chat,
-                inbound_message_id=message.id,
-                details={"basis": result.basis},
-            ),
+        new = report_of(
+            analysis,
+            result,
+            sender_id=message.sender_id,
+            channel=message.channel,
+            source=SOURCE_GROUP,
+            chat_external_id=chat,
+            inbound_message_id=message.id,
         )
+        report = await asyncio.to_thread(self.store.add_report, new)
         logger.info("warned group %s: %s (report %s)", chat, result.scam_type, report.id)
         return [{"text": self.warning(result, classification, report.id)}]
 
