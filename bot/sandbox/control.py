@@ -6,16 +6,22 @@ replying), press an inline button, and read every message in a chat, both direct
 now. They also inject faults (a 429 with ``retry_after``, a 502, a slow getUpdates), turn on
 the flood limits, and reset everything between tests.
 
-Success answers are plain JSON objects; refusals use the Bot API's error shape.
+Success answers are plain JSON objects; refusals use the Bot API's error shape, a 400 whose
+description says which field is wrong and what it should be. A refused ``/sandbox/send``
+changes nothing: every field is checked before the user, the chat, a file or the message is
+stored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import mimetypes
+import re
 import time
 import zlib
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
@@ -32,12 +38,17 @@ from bot.sandbox.media import (
     read_image,
     silent_voice,
 )
-from bot.sandbox.models import CHAT_TYPES, PRIVATE, CallbackQuery, Chat, Fault, User
-from bot.sandbox.params import Params
+from bot.sandbox.methods import find_method
+from bot.sandbox.models import CHAT_TYPES, PRIVATE, CallbackQuery, Chat, Fault, Message, User
+from bot.sandbox.params import NOT_UTF8, Params, has_lone_surrogate
 from bot.sandbox.state import SandboxState
 from bot.sandbox.text import MAX_CAPTION_LENGTH, MAX_TEXT_LENGTH, find_entities
 
 MAX_WAIT = 30.0
+MAX_RETRY_AFTER = 3600
+MEDIA_KINDS = ("photo", "sticker", "voice", "document")
+FORWARD_KINDS = ("forward_from", "forward_sender_name", "forward_from_chat")
+_EXTENSION = re.compile(r"^[A-Za-z0-9]{1,10}$")
 
 
 def invalid(reason: str) -> ApiError:
@@ -49,11 +60,19 @@ def _not_found(reason: str) -> ApiError:
     return ApiError(404, f"Not Found: {reason}")
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
+async def _json(request: Request, what: str) -> Any:
+    """The request's JSON body (an empty body is ``{}``), refused unless it is Unicode text."""
     try:
         body = json.loads(await request.body() or b"{}")
-    except ValueError:
-        raise invalid("the body must be JSON") from None
+    except ValueError:  # also bytes that are not UTF-8
+        raise invalid(f"the body must be {what}") from None
+    if has_lone_surrogate(body):
+        raise invalid(NOT_UTF8)
+    return body
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    body = await _json(request, "JSON")
     if not isinstance(body, dict):
         raise invalid("the body must be a JSON object")
     return body
@@ -68,11 +87,27 @@ def _integer(value: Any, what: str) -> int:
         raise invalid(f"{what} must be an integer") from None
 
 
+def _string(value: Any, what: str) -> str:
+    """A non-empty string, or a 400 naming the field."""
+    if not isinstance(value, str) or not value.strip():
+        raise invalid(f"{what} must be a non-empty string")
+    return value
+
+
+def _optional_string(data: dict[str, Any], name: str, what: str) -> str | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    return _string(value, f"{what}.{name}")
+
+
 def _wait_seconds(request: Request) -> float:
     try:
         wait = float(request.query_params.get("wait", "0") or 0)
     except ValueError:
         raise invalid("wait must be a number of seconds") from None
+    if not math.isfinite(wait):
+        raise invalid("wait must be a number of seconds")
     return min(max(wait, 0.0), MAX_WAIT)
 
 
@@ -92,193 +127,287 @@ async def _wait_until(state: SandboxState, ready: Any, seconds: float) -> None:
 # --- users and chats -------------------------------------------------------------------------
 
 
-def _user(state: SandboxState, data: Any, what: str = "from") -> User:
-    """The user described by ``data``, created on first use; names given later update it."""
+@dataclass
+class _Sender:
+    """A checked ``from``: the user to create or update once the whole request is valid."""
+
+    id: int
+    first_name: str | None
+    names: dict[str, str] = field(default_factory=dict)  # last_name, username, language_code
+
+    def commit(self, state: SandboxState) -> User:
+        user = state.users.get(self.id)
+        if user is None:
+            assert self.first_name is not None  # checked by _sender
+            user = User(self.id, self.first_name)
+            state.users[self.id] = user
+        elif self.first_name is not None:
+            user.first_name = self.first_name
+        for name, value in self.names.items():
+            setattr(user, name, value)
+        return user
+
+
+def _sender(state: SandboxState, data: Any, what: str = "from") -> _Sender:
+    """Check the user described by ``data``; a new user needs a first_name."""
     if not isinstance(data, dict):
         raise invalid(f"{what} must be an object with an id and a first_name")
     user_id = _integer(data.get("id"), f"{what}.id")
     if user_id <= 0 or user_id == state.bot.id:
         raise invalid(f"{what}.id must be a positive id that is not the bot's")
-    user = state.users.get(user_id)
-    first_name = data.get("first_name")
-    if first_name is not None and (not isinstance(first_name, str) or not first_name.strip()):
-        raise invalid(f"{what}.first_name must be a non-empty string")
-    if user is None:
-        if first_name is None:
-            raise invalid(f"{what}.first_name is needed for a new user")
-        user = User(user_id, first_name)
-        state.users[user_id] = user
-    elif first_name is not None:
-        user.first_name = first_name
+    first_name = _optional_string(data, "first_name", what)
+    if first_name is None and user_id not in state.users:
+        raise invalid(f"{what}.first_name is needed for a new user")
+    names = {}
     for name in ("last_name", "username", "language_code"):
-        if isinstance(data.get(name), str):
-            setattr(user, name, data[name])
-    return user
+        value = _optional_string(data, name, what)
+        if value is not None:
+            names[name] = value
+    return _Sender(user_id, first_name, names)
 
 
-def _chat(state: SandboxState, data: Any, sender: User) -> Chat:
-    """The chat described by ``data``, created on first use; an existing one keeps its type."""
+@dataclass
+class _NewChat:
+    """A checked chat that does not exist yet."""
+
+    id: int
+    type: str
+    title: str | None
+    username: str | None
+
+    def commit(self, state: SandboxState, user: User) -> Chat:
+        if self.type == PRIVATE:
+            return state.new_chat(self.id, PRIVATE, title=None, user=user)
+        return state.new_chat(
+            self.id, self.type, title=self.title, user=None, username=self.username
+        )
+
+
+def _chat(state: SandboxState, data: Any, sender: _Sender) -> Chat | _NewChat:
+    """The chat described by ``data``: an existing one (of the same type), or a new one."""
     if not isinstance(data, dict):
         raise invalid('chat must be an object like {"id": 42, "type": "private"}')
     chat_id = _integer(data.get("id"), "chat.id")
+    chat_type = data.get("type")
+    if chat_type is not None and chat_type not in CHAT_TYPES:
+        raise invalid(f"chat.type must be one of {', '.join(CHAT_TYPES)}")
     existing = state.chats.get(chat_id)
     if existing is not None:
-        if existing.is_private and existing.user is not sender:
+        if chat_type is not None and chat_type != existing.type:
+            raise invalid(f"chat {chat_id} is a {existing.type} chat, not a {chat_type} one")
+        if existing.is_private and (existing.user is None or existing.user.id != sender.id):
             raise invalid("in a private chat only its user can send")
         return existing
-    chat_type = data.get("type") or (PRIVATE if chat_id > 0 else "supergroup")
-    if chat_type not in CHAT_TYPES:
-        raise invalid(f"chat.type must be one of {', '.join(CHAT_TYPES)}")
+    chat_type = chat_type or (PRIVATE if chat_id > 0 else "supergroup")
     if chat_type == PRIVATE:
         if chat_id != sender.id:
             raise invalid("a private chat's id is its user's id")
-        return state.new_chat(chat_id, PRIVATE, title=None, user=sender)
+        return _NewChat(chat_id, PRIVATE, None, None)
     if chat_id >= 0:
         raise invalid("a group's id is negative")
-    title = data.get("title") or f"群 {chat_id}"
-    if not isinstance(title, str):
+    title = data.get("title")
+    if title is not None and not isinstance(title, str):
         raise invalid("chat.title must be a string")
-    username = data.get("username") if isinstance(data.get("username"), str) else None
-    return state.new_chat(chat_id, chat_type, title=title, user=None, username=username)
+    username = _optional_string(data, "username", "chat")
+    return _NewChat(chat_id, chat_type, (title or "").strip() or f"群 {chat_id}", username)
 
 
 # --- content of a sent message ---------------------------------------------------------------
 
 
-def _media(state: SandboxState, body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-    """The media object of the message (``{"photo": [...]}`` etc.) and its file id."""
-    kinds = [kind for kind in ("photo", "sticker", "voice", "document") if body.get(kind)]
+@dataclass
+class _Media:
+    """A checked photo, sticker, voice or document: its file, stored once the request is valid."""
+
+    kind: str
+    data: bytes
+    folder: str
+    extension: str
+    mime_type: str
+    fields: dict[str, Any]  # the media object's own fields (width, emoji, duration, ...)
+
+    def commit(self, state: SandboxState) -> tuple[dict[str, Any], str]:
+        stored = state.store_file(self.data, self.folder, self.extension, self.mime_type)
+        common = {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "file_size": len(stored.data),
+        }
+        media = {**common, **self.fields}
+        return {self.kind: [media] if self.kind == "photo" else media}, stored.file_id
+
+
+def _given(body: dict[str, Any], name: str) -> bool:
+    """A media or forward field counts when present, except ``null`` and ``false``."""
+    return body.get(name) is not None and body.get(name) is not False
+
+
+def _media(body: dict[str, Any]) -> _Media | None:
+    """The message's media, checked and decoded (nothing stored yet)."""
+    kinds = [kind for kind in MEDIA_KINDS if _given(body, kind)]
     if len(kinds) > 1:
         raise invalid(f"send one of photo, sticker, voice, document, not {', '.join(kinds)}")
     if not kinds:
-        return {}, None
+        return None
     kind, value = kinds[0], body[kinds[0]]
     try:
         if kind == "photo":
             image = read_image(decode_base64(value, "photo"))
-            stored = state.store_file(image.data, "photos", image.extension, image.mime_type)
-            size = {**_file_fields(stored), "width": image.width, "height": image.height}
-            return {"photo": [size]}, stored.file_id
+            size = {"width": image.width, "height": image.height}
+            return _Media(kind, image.data, "photos", image.extension, image.mime_type, size)
         if kind == "sticker":
-            emoji = value.get("emoji", "👍") if isinstance(value, dict) else "👍"
-            stored = state.store_file(STICKER_WEBP, "stickers", "webp", "image/webp")
-            sticker = {
-                **_file_fields(stored),
-                "type": "regular",
-                "width": STICKER_SIZE,
-                "height": STICKER_SIZE,
-                "is_animated": False,
-                "is_video": False,
-                "emoji": emoji,
-            }
-            return {"sticker": sticker}, stored.file_id
+            return _sticker(value)
         if kind == "voice":
-            return _voice(state, value if isinstance(value, dict) else {})
-        return _document(state, value)
+            return _voice(value)
+        return _document(value)
     except MediaError as exc:
         raise invalid(str(exc)) from None
 
 
-def _file_fields(stored: Any) -> dict[str, Any]:
-    return {
-        "file_id": stored.file_id,
-        "file_unique_id": stored.file_unique_id,
-        "file_size": len(stored.data),
+def _sticker(value: Any) -> _Media:
+    if value is True:
+        value = {}
+    if not isinstance(value, dict):
+        raise invalid('sticker must be true or {"emoji": "👍"}')
+    emoji = _optional_string(value, "emoji", "sticker") or "👍"
+    if len(emoji) > 16:
+        raise invalid("sticker.emoji must be one emoji")
+    fields = {
+        "type": "regular",
+        "width": STICKER_SIZE,
+        "height": STICKER_SIZE,
+        "is_animated": False,
+        "is_video": False,
+        "emoji": emoji,
     }
+    return _Media("sticker", STICKER_WEBP, "stickers", "webp", "image/webp", fields)
 
 
-def _voice(state: SandboxState, value: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+def _mime_type(value: dict[str, Any], what: str, prefix: str = "") -> str | None:
+    mime_type = _optional_string(value, "mime_type", what)
+    if mime_type is not None and (
+        "/" not in mime_type
+        or not mime_type.startswith(prefix)
+        or any(c.isspace() for c in mime_type)
+    ):
+        raise invalid(f"{what}.mime_type must be a MIME type like {prefix or 'text/'}...")
+    return mime_type
+
+
+def _voice(value: Any) -> _Media:
+    if value is True:
+        value = {}
+    if not isinstance(value, dict):
+        raise invalid('voice must be true or {"duration": 3, "base64": "...", "mime_type": ...}')
     duration = _integer(value.get("duration", 1), "voice.duration")
     if not 1 <= duration <= 600:
         raise invalid("voice.duration must be 1 to 600 seconds")
-    if value.get("base64"):
+    mime_type = _mime_type(value, "voice", "audio/")
+    if value.get("base64") is not None:
         data = decode_base64(value["base64"], "voice.base64")
-        mime_type = value.get("mime_type") or "audio/ogg"
+        mime_type = mime_type or "audio/ogg"
     else:
-        data, mime_type = silent_voice(duration), "audio/wav"
+        data, mime_type = silent_voice(duration), mime_type or "audio/wav"
     extension = (
         "oga" if mime_type == "audio/ogg" else (mimetypes.guess_extension(mime_type) or ".bin")
     )
-    stored = state.store_file(data, "voice", extension.lstrip("."), mime_type)
-    voice = {**_file_fields(stored), "duration": duration, "mime_type": mime_type}
-    return {"voice": voice}, stored.file_id
+    fields = {"duration": duration, "mime_type": mime_type}
+    return _Media("voice", data, "voice", extension.lstrip("."), mime_type, fields)
 
 
-def _document(state: SandboxState, value: Any) -> tuple[dict[str, Any], str | None]:
+def _document(value: Any) -> _Media:
     if not isinstance(value, dict) or not isinstance(value.get("file_name"), str):
         raise invalid('document must be {"file_name": "...", "base64": "..."}')
+    name = _string(value["file_name"], "document.file_name").strip()
+    if len(name) > 255 or any(char in name for char in "/\\\0"):
+        raise invalid("document.file_name must be a plain file name (no / or \\, 255 at most)")
     data = decode_base64(value.get("base64"), "document.base64")
     if len(data) > MAX_DOCUMENT_BYTES:
         raise invalid("document is too big (50 MB at most)")
-    name = value["file_name"]
     mime_type = (
-        value.get("mime_type") or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        _mime_type(value, "document")
+        or mimetypes.guess_type(name)[0]
+        or "application/octet-stream"
     )
-    extension = name.rsplit(".", 1)[1] if "." in name else "bin"
-    stored = state.store_file(data, "documents", extension, mime_type)
-    document = {**_file_fields(stored), "file_name": name, "mime_type": mime_type}
-    return {"document": document}, stored.file_id
+    extension = name.rsplit(".", 1)[1] if "." in name else ""
+    extension = extension.lower() if _EXTENSION.match(extension) else "bin"
+    fields = {"file_name": name, "mime_type": mime_type}
+    return _Media("document", data, "documents", extension, mime_type, fields)
 
 
-def _forward_origin(state: SandboxState, body: dict[str, Any]) -> dict[str, Any] | None:
+def _forward_origin(body: dict[str, Any]) -> dict[str, Any] | None:
     """``forward_origin`` from the forward_from / forward_sender_name / forward_from_chat field."""
-    given = [
-        key
-        for key in ("forward_from", "forward_sender_name", "forward_from_chat")
-        if body.get(key)
-    ]
+    given = [key for key in FORWARD_KINDS if _given(body, key)]
     if not given:
         return None
     if len(given) > 1:
         raise invalid(f"give one of {', '.join(given)}")
     date = _integer(body.get("forward_date", int(time.time())), "forward_date")
+    if date < 0:
+        raise invalid("forward_date must be a Unix time")
     value = body[given[0]]
     if given[0] == "forward_sender_name":
-        if not isinstance(value, str):
-            raise invalid("forward_sender_name must be a string")
-        return {"type": "hidden_user", "date": date, "sender_user_name": value}
+        name = _string(value, "forward_sender_name")
+        return {"type": "hidden_user", "date": date, "sender_user_name": name}
     if given[0] == "forward_from":
         if not isinstance(value, dict) or not isinstance(value.get("first_name"), str):
             raise invalid("forward_from must be an object with a first_name")
+        first_name = _string(value["first_name"], "forward_from.first_name")
         user_id = value.get("id")
         if user_id is None:  # a stranger: a stable id made from the name
-            user_id = 6_000_000_000 + zlib.crc32(value["first_name"].encode("utf-8"))
+            user_id = 6_000_000_000 + zlib.crc32(first_name.encode("utf-8"))
+        user_id = _integer(user_id, "forward_from.id")
+        if user_id <= 0:
+            raise invalid("forward_from.id must be a positive id")
+        is_bot = value.get("is_bot", False)
+        if not isinstance(is_bot, bool):
+            raise invalid("forward_from.is_bot must be true or false")
         user = User(
-            _integer(user_id, "forward_from.id"),
-            value["first_name"],
-            is_bot=bool(value.get("is_bot", False)),
-            last_name=value.get("last_name"),
-            username=value.get("username"),
+            user_id,
+            first_name,
+            is_bot=is_bot,
+            last_name=_optional_string(value, "last_name", "forward_from"),
+            username=_optional_string(value, "username", "forward_from"),
         )
         return {"type": "user", "date": date, "sender_user": user.to_api()}
     if not isinstance(value, dict) or not isinstance(value.get("title"), str):
         raise invalid("forward_from_chat must be an object with an id and a title")
+    chat_type = value.get("type", "channel")
+    if chat_type not in ("channel", "group", "supergroup"):
+        raise invalid("forward_from_chat.type must be one of channel, group, supergroup")
     chat = {
         "id": _integer(value.get("id"), "forward_from_chat.id"),
-        "type": value.get("type", "channel"),
-        "title": value["title"],
+        "type": chat_type,
+        "title": _string(value["title"], "forward_from_chat.title"),
     }
-    if isinstance(value.get("username"), str):
-        chat["username"] = value["username"]
-    if chat["type"] == "channel":
+    if chat["id"] >= 0:
+        raise invalid("forward_from_chat.id must be negative, as a channel's or group's is")
+    username = _optional_string(value, "username", "forward_from_chat")
+    if username is not None:
+        chat["username"] = username
+    if chat_type == "channel":
         message_id = _integer(value.get("message_id", 1), "forward_from_chat.message_id")
+        if message_id < 1:
+            raise invalid("forward_from_chat.message_id must be at least 1")
         return {"type": "channel", "date": date, "chat": chat, "message_id": message_id}
     return {"type": "chat", "date": date, "sender_chat": chat}
 
 
-def _text(body: dict[str, Any], has_media: bool) -> tuple[str | None, str | None]:
+def _text(body: dict[str, Any], media: _Media | None) -> tuple[str | None, str | None]:
     text, caption = body.get("text"), body.get("caption")
     for name, value in (("text", text), ("caption", caption)):
         if value is not None and not isinstance(value, str):
             raise invalid(f"{name} must be a string")
-    if has_media:
+    if media is not None:
         if text:
             raise invalid("a photo, sticker, voice or document takes a caption, not a text")
+        if caption and media.kind == "sticker":
+            raise invalid("a sticker takes no caption")
         if caption is not None and len(caption) > MAX_CAPTION_LENGTH:
             raise invalid("message caption is too long")
-        return None, caption or None
+        return None, caption if caption and caption.strip() else None
     if caption:
-        raise invalid("a caption needs a photo or a document")
+        raise invalid("a caption needs a photo, a voice or a document")
     if text is None or not text.strip():
         raise invalid("message text is empty")
     if len(text) > MAX_TEXT_LENGTH:
@@ -286,29 +415,40 @@ def _text(body: dict[str, Any], has_media: bool) -> tuple[str | None, str | None
     return text, None
 
 
+def _reply_to(body: dict[str, Any], chat: Chat | _NewChat) -> Message | None:
+    if body.get("reply_to_message_id") is None:
+        return None
+    message_id = _integer(body["reply_to_message_id"], "reply_to_message_id")
+    reply_to = chat.message(message_id) if isinstance(chat, Chat) else None
+    if reply_to is None:
+        raise invalid("message to be replied not found")
+    return reply_to
+
+
 def deliver_message(state: SandboxState, body: dict[str, Any]) -> dict[str, Any]:
-    """A user's message: stored in the chat and queued as an update (lock held)."""
-    sender = _user(state, body.get("from"))
-    chat = _chat(state, body.get("chat"), sender)
-    state.add_member(chat, sender)
-    media, file_id = _media(state, body)
-    text, caption = _text(body, bool(media))
-    reply_to = None
-    if body.get("reply_to_message_id") is not None:
-        reply_to = chat.message(_integer(body["reply_to_message_id"], "reply_to_message_id"))
-        if reply_to is None:
-            raise invalid("message to be replied not found")
+    """A user's message: checked whole, then stored in the chat and queued (lock held)."""
+    sender = _sender(state, body.get("from"))
+    target = _chat(state, body.get("chat"), sender)
+    media = _media(body)
+    text, caption = _text(body, media)
+    reply_to = _reply_to(body, target)
+    forward_origin = _forward_origin(body)
+
+    user = sender.commit(state)
+    chat = target if isinstance(target, Chat) else target.commit(state, user)
+    state.add_member(chat, user)
+    content, file_id = media.commit(state) if media is not None else ({}, None)
     message = state.append_message(
         chat,
-        sender,
+        user,
         text=text,
         entities=find_entities(text) if text else [],
         caption=caption,
         caption_entities=find_entities(caption) if caption else [],
-        media=media,
+        media=content,
         file_id=file_id,
         reply_to=reply_to,
-        forward_origin=_forward_origin(state, body),
+        forward_origin=forward_origin,
     )
     update_id = None
     if chat.bot_is_member:  # a group the bot left does not reach it
@@ -325,23 +465,27 @@ def press_button(state: SandboxState, data: Any) -> dict[str, Any]:
     chat = state.chats.get(_integer(data.get("chat_id"), "callback.chat_id"))
     if chat is None:
         raise invalid("chat not found")
-    if data.get("from") is None and chat.is_private and chat.user is not None:
-        sender = chat.user
-    else:
-        sender = _user(state, data.get("from"), "callback.from")
-    if chat.is_private and chat.user is not sender:
-        raise invalid("in a private chat only its user can press buttons")
+    owner = chat.user if chat.is_private else None
+    sender = None  # in a private chat "from" may be left out: it is the chat's user
+    if data.get("from") is not None or owner is None:
+        sender = _sender(state, data.get("from"), "callback.from")
+        if chat.is_private and (owner is None or owner.id != sender.id):
+            raise invalid("in a private chat only its user can press buttons")
     message = chat.message(_integer(data.get("message_id"), "callback.message_id"))
     if message is None:
         raise invalid("message not found")
     pressed = data.get("data")
+    if not isinstance(pressed, str):
+        raise invalid("callback.data must be the callback_data of one of the message's buttons")
     if not message.from_bot or pressed not in callback_data_of(message.reply_markup):
         raise invalid(f"message {message.message_id} has no button with callback_data {pressed!r}")
     if not chat.bot_is_member:
         raise invalid("the bot has left this chat")
-    state.add_member(chat, sender)
+    presser = sender.commit(state) if sender is not None else owner
+    assert presser is not None  # either a checked sender or the private chat's user
+    state.add_member(chat, presser)
     query = CallbackQuery(
-        state.new_callback_id(), sender, message, pressed, state.chat_instance(chat)
+        state.new_callback_id(), presser, message, pressed, state.chat_instance(chat)
     )
     state.callbacks[query.id] = query
     update = state.push_update("callback_query", query.to_api())
@@ -354,19 +498,26 @@ def press_button(state: SandboxState, data: Any) -> dict[str, Any]:
 def _fault(data: Any) -> Fault:
     if not isinstance(data, dict) or not isinstance(data.get("method"), str):
         raise invalid('a fault is {"method": "sendMessage" | "*", "status": 429, "times": 1, ...}')
+    if data["method"] != "*" and find_method(data["method"]) is None:
+        raise invalid(f"method {data['method']!r} is not a Bot API method the sandbox serves")
     status = data.get("status")
     if status is not None:
         status = _integer(status, "status")
         if not 400 <= status <= 599:
             raise invalid("status must be an HTTP error status (400-599)")
     delay = data.get("delay", 0.0)
+    # (NaN fails the range test too)
     if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay <= 120:
         raise invalid("delay must be 0 to 120 seconds")
     if status is None and not delay:
         raise invalid("a fault needs a status or a delay")
     retry_after = data.get("retry_after")
     if retry_after is not None:
+        if status != 429:
+            raise invalid("retry_after goes with status 429")
         retry_after = _integer(retry_after, "retry_after")
+        if not 1 <= retry_after <= MAX_RETRY_AFTER:
+            raise invalid(f"retry_after must be 1 to {MAX_RETRY_AFTER} seconds")
     elif status == 429:
         retry_after = 1
     times = data.get("times", 1)
@@ -451,11 +602,10 @@ class ControlApi:
             )
 
     async def add_faults(self, request: Request) -> Response:
-        try:
-            raw = json.loads(await request.body())
-        except ValueError:
-            raise invalid("the body must be a JSON fault or a list of them") from None
+        raw = await _json(request, "a JSON fault or a list of them")
         items = raw if isinstance(raw, list) else [raw]
+        if not items:
+            raise invalid("the body must be a JSON fault or a list of them")
         faults = [_fault(item) for item in items]
         async with self.state.changed:
             self.state.faults.extend(faults)
@@ -472,18 +622,21 @@ class ControlApi:
 
     async def limits(self, request: Request) -> Response:
         body = await _json_body(request)
+        changes: dict[str, Any] = {}
+        if "enabled" in body:
+            if not isinstance(body["enabled"], bool):
+                raise invalid("enabled must be true or false")
+            changes["enabled"] = body["enabled"]
+        for name in ("per_second", "per_group_per_minute"):
+            if name in body:
+                value = _integer(body[name], name)
+                if value < 1:
+                    raise invalid(f"{name} must be at least 1")
+                changes[name] = value
         async with self.state.changed:
             limits = self.state.rate_limits
-            if "enabled" in body:
-                if not isinstance(body["enabled"], bool):
-                    raise invalid("enabled must be true or false")
-                limits.enabled = body["enabled"]
-            for name in ("per_second", "per_group_per_minute"):
-                if name in body:
-                    value = _integer(body[name], name)
-                    if value < 1:
-                        raise invalid(f"{name} must be at least 1")
-                    setattr(limits, name, value)
+            for name, value in changes.items():
+                setattr(limits, name, value)
             return JSONResponse(limits.to_json())
 
     async def reset(self, request: Request) -> Response:

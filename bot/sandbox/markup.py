@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from bot.sandbox.errors import ApiError, bad_request
+from bot.sandbox.params import NOT_UTF8, has_lone_surrogate
 
 MAX_CALLBACK_DATA_BYTES = 64
 _INLINE_ACTIONS = (
@@ -89,6 +90,8 @@ def parse_reply_markup(value: Any) -> dict[str, Any] | None:
             value = json.loads(value)
         except ValueError:
             raise _cant_parse() from None
+        if has_lone_surrogate(value):
+            raise bad_request(NOT_UTF8)
     if not isinstance(value, dict):
         raise _cant_parse()
     if "inline_keyboard" in value:

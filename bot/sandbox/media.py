@@ -18,6 +18,8 @@ from dataclasses import dataclass
 MAX_PHOTO_BYTES = 10 * 1024 * 1024  # Telegram's limit for photos
 MAX_DOCUMENT_BYTES = 50 * 1024 * 1024  # bots may upload this much; getFile serves 20 MB
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # getFile refuses larger files: "file is too big"
+MAX_PHOTO_SIDES = 10_000  # a photo's width + height, as Telegram limits them
+MAX_PHOTO_RATIO = 20  # and neither side more than 20 times the other
 
 # A 1x1 lossless WebP, the smallest sticker file there is.
 STICKER_WEBP = base64.b64decode("UklGRhoAAABXRUJQVlA4TA0AAAAvAAAAEAcQERGIiP4HAA==")
@@ -87,18 +89,30 @@ def _jpeg_size(data: bytes) -> tuple[int, int]:
 
 
 def read_image(data: bytes) -> Image:
-    """Recognise a PNG or JPEG and read its size; anything else is refused."""
+    """Recognise a PNG or JPEG and read its size; anything else is refused.
+
+    The size must be one Telegram takes for a photo: at least 1x1, width + height at most
+    10000, and no side more than 20 times the other.
+    """
     if not data:
         raise MediaError("photo is empty")
     if len(data) > MAX_PHOTO_BYTES:
         raise MediaError("photo is too big (10 MB at most)")
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
         width, height = _png_size(data)
-        return Image(data, "png", "image/png", width, height)
-    if data.startswith(b"\xff\xd8"):
+        extension, mime_type = "png", "image/png"
+    elif data.startswith(b"\xff\xd8"):
         width, height = _jpeg_size(data)
-        return Image(data, "jpg", "image/jpeg", width, height)
-    raise MediaError("photo must be a PNG or JPEG image")
+        extension, mime_type = "jpg", "image/jpeg"
+    else:
+        raise MediaError("photo must be a PNG or JPEG image")
+    if width < 1 or height < 1:
+        raise MediaError(f"photo has no pixels ({width}x{height})")
+    if width + height > MAX_PHOTO_SIDES:
+        raise MediaError(f"photo is too large ({width}x{height}; width + height is 10000 at most)")
+    if max(width, height) > MAX_PHOTO_RATIO * min(width, height):
+        raise MediaError(f"photo is too narrow ({width}x{height}; 20:1 at most)")
+    return Image(data, extension, mime_type, width, height)
 
 
 def silent_voice(seconds: int) -> bytes:

@@ -218,8 +218,11 @@ def _member(state: SandboxState, chat: Chat, user: User) -> dict[str, Any]:
 
 
 def _scope_key(state: SandboxState, params: Params) -> str:
-    scope = params.json_value("scope") or {"type": "default"}
-    if not isinstance(scope, dict) or scope.get("type") not in _SCOPES:
+    scope = params.json_value("scope")
+    if scope is None:
+        scope = {"type": "default"}
+    kind = scope.get("type") if isinstance(scope, dict) else None
+    if not isinstance(kind, str) or kind not in _SCOPES:  # (a list "type" is unhashable)
         raise bad_request("can't parse BotCommandScope JSON object")
     normalised: dict[str, Any] = {"type": scope["type"]}
     if scope["type"] in {"chat", "chat_administrators", "chat_member"}:
@@ -357,7 +360,9 @@ async def set_webhook(state: SandboxState, params: Params) -> Any:
     secret = params.string("secret_token") or None
     if secret is not None and not _SECRET_TOKEN.match(secret):
         raise bad_request("secret token contains unallowed characters")
-    max_connections = params.integer("max_connections", default=40) or 40
+    max_connections = params.integer("max_connections")
+    if max_connections is None:
+        max_connections = 40
     if not 1 <= max_connections <= 100:
         raise bad_request("bad webhook: max_connections must be between 1 and 100")
     allowed = _allowed_updates(params)

@@ -10,6 +10,7 @@ both and refuses a wrong value with a 400.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,23 @@ from starlette.requests import Request
 from bot.sandbox.errors import ApiError, bad_request
 
 _INTEGER = re.compile(r"^[+-]?\d+$")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+NOT_UTF8 = "strings must be encoded in UTF-8"
+
+
+def has_lone_surrogate(value: Any) -> bool:
+    """True when a string anywhere in ``value`` holds a lone surrogate (``"\\ud800"`` in JSON).
+
+    JSON can spell code points that are not Unicode text; Telegram refuses them, and the
+    sandbox must too, or the stored message could never be encoded in an answer again.
+    """
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(has_lone_surrogate(k) or has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(has_lone_surrogate(item) for item in value)
+    return False
 
 
 @dataclass(frozen=True)
@@ -78,12 +96,15 @@ class Params:
         value = self._values.get(name)
         if value is None or value == "":
             return default
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+        if isinstance(value, bool):
+            raise bad_request(f'field "{name}" must be of type Float')
         try:
-            return float(str(value))
-        except ValueError:
+            number = float(value if isinstance(value, (int, float)) else str(value))
+        except (ValueError, OverflowError):
             raise bad_request(f'field "{name}" must be of type Float') from None
+        if not math.isfinite(number):
+            raise bad_request(f'field "{name}" must be a finite number')
+        return number
 
     def flag(self, name: str, *, default: bool = False) -> bool:
         value = self._values.get(name)
@@ -106,9 +127,11 @@ class Params:
             return None
         if isinstance(value, str):
             try:
-                return json.loads(value)
+                value = json.loads(value)
             except ValueError:
                 raise bad_request(f"can't parse {name} JSON object") from None
+            if has_lone_surrogate(value):
+                raise bad_request(NOT_UTF8)
         return value
 
     def chat_id(self, name: str = "chat_id") -> int | str:
@@ -144,6 +167,8 @@ async def read_params(request: Request) -> Params:
                 raise bad_request("can't parse JSON request body") from None
             if not isinstance(parsed, dict):
                 raise bad_request("JSON request body must be an object")
+            if has_lone_surrogate(parsed):
+                raise bad_request(NOT_UTF8)
             values.update(parsed)
     elif content_type in {"application/x-www-form-urlencoded", "multipart/form-data"}:
         try:
