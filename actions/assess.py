@@ -104,7 +104,7 @@ def report_line(report_id: int | None) -> str:
 async def by_parts(d: Deps, text: str, analysis: Analysis, whole: Verdict) -> Verdict:
     """A long message (a screenshot, a forwarded chat) judged by its parts too, through Rasa's
     own parse endpoint; the whole message's verdict if Rasa cannot be reached for that."""
-    if not parts_of(text) or whole.is_scam:
+    if not parts_of(text) or (whole.is_scam and whole.risk == HIGH):
         return whole
     client = RasaClient(d.settings.rasa_url, timeout=d.settings.rasa_request_timeout, retries=0)
     try:

@@ -88,8 +88,10 @@ class Analysis:
     indicators: tuple[Indicator, ...]
 
     def red_flag_counts(self) -> Counter[str]:
-        """Distinct red-flag phrases per scam type code."""
-        return Counter(code for code, _ in {(f.code, f.phrase) for f in self.red_flags})
+        """Distinct red-flag phrases per scam type code, in the order they first appear (ties in
+        ``most_common`` go to the earlier type, the same on every run)."""
+        distinct = dict.fromkeys((f.code, f.phrase) for f in self.red_flags)
+        return Counter(code for code, _ in distinct)
 
     def masked_text(self) -> str:
         """The message with personal indicators starred, same length (offsets stay valid)."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from bot.nlp.analysis import Analysis, Analyzer
-from bot.nlp.decision import Verdict, decide
+from bot.nlp.decision import HIGH, Verdict, decide
 from bot.nlp.rasa_server import RasaClient, RasaUnavailable
 from bot.nlp.segments import combine, parts_of
 from bot.nlp.taxonomy import Taxonomy
@@ -88,7 +88,7 @@ class Classifier:
     async def by_parts(self, text: str, analysis: Analysis, whole: Verdict) -> Verdict:
         """A long message judged by its parts too (``segments``); ``whole`` if it is short."""
         parts = parts_of(text)
-        if not parts or whole.is_scam:
+        if not parts or (whole.is_scam and whole.risk == HIGH):
             return whole
         part_analyses = [self.analyzer.analyse(part) for part in parts]
         parses = await asyncio.gather(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.nlp import indicators as ind
 from bot.nlp.analysis import Analysis
 from bot.nlp.taxonomy import NOT_SCAM, OTHER_SCAM, Taxonomy
 
@@ -26,6 +27,9 @@ _FLAGS_TO_TIP = 2
 # The best scam type must reach this on its own (see the module docstring).
 _SCAM_FLOOR = 0.3
 _HIGH_CONFIDENCE = 0.8
+# The confidence given to a scam found by a red flag and a contact alone (the model missed it).
+_FLAGGED_CONFIDENCE = 0.5
+CONTACT_KINDS = frozenset({ind.PHONE_MOBILE, ind.QQ, ind.WECHAT, ind.BANK_CARD, ind.LINK})
 # When the two best scam types are this close, red flags decide between them.
 _TYPE_MARGIN = 0.15
 
@@ -90,6 +94,15 @@ def decide(parse: dict, analysis: Analysis, taxonomy: Taxonomy, threshold: float
         best_scam >= _SCAM_FLOOR
         and (scam_prob >= threshold or (leaning and distinct_flags >= _FLAGS_TO_TIP))
     )
+    # A red flag together with a way to reach the sender privately (a mobile number, QQ,
+    # WeChat, a bank card, a link) is a scam even when the model missed it: ordinary messages
+    # and warnings seldom have both. Medium risk only: the model did not back it.
+    contact = any(i.kind in CONTACT_KINDS for i in analysis.indicators)
+    if not is_scam and distinct_flags >= 1 and contact:
+        code = _pick_type([], analysis)
+        return Verdict(
+            code, True, round(max(scam_prob, _FLAGGED_CONFIDENCE), 4), raw_intent, MEDIUM
+        )
     if not is_scam:
         return Verdict(NOT_SCAM, False, round(1.0 - scam_prob, 4), raw_intent, LOW)
 

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from telegram import Message, Update
+from telegram import Document, Message, PhotoSize, Update
 from telegram.constants import ChatType, MessageEntityType
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
@@ -51,6 +51,17 @@ GROUP_START = (
     "或在 @BotFather 里关闭隐私模式（/setprivacy → Disable）。"
     "有拿不准的消息，可以@我，或者私聊我。"
 )
+
+
+def _image_of(message: Message) -> PhotoSize | Document | None:
+    """The picture to read: the largest size of a photo, or an image sent as a file (a
+    screenshot sent uncompressed)."""
+    if message.photo:
+        return message.photo[-1]
+    document = message.document
+    if document is not None and (document.mime_type or "").startswith("image/"):
+        return document
+    return None
 
 
 @dataclass
@@ -178,7 +189,7 @@ class FrontEnd:
                 await self.converse(context, message, text or "/help", reply=True)
             return
         text = message.text or message.caption or ""
-        if message.photo:
+        if _image_of(message) is not None:
             text = await self.ocr_text(context, message) or text
         if not text.strip():
             return
@@ -213,7 +224,7 @@ class FrontEnd:
         self, context: ContextTypes.DEFAULT_TYPE, message: Message, *, reply: bool = False
     ) -> str | None:
         """The text to check: typed, a caption, or read from a photo; None after answering."""
-        if message.photo:
+        if _image_of(message) is not None:
             text = await self.ocr_text(context, message, answer=True, reply=reply)
             if text is None:
                 return None
@@ -234,9 +245,10 @@ class FrontEnd:
         answer: bool = False,
         reply: bool = False,
     ) -> str | None:
-        photo = message.photo[-1]
+        image = _image_of(message)
+        assert image is not None
         try:
-            data = bytes(await (await photo.get_file()).download_as_bytearray())
+            data = bytes(await (await image.get_file()).download_as_bytearray())
             result = await self.reader().aread(data)
         except (OcrError, TelegramError) as exc:
             logger.info("no text from a photo: %r", exc)

@@ -1,5 +1,9 @@
 """The shared decision on Rasa parse results of the shape Rasa returns, with real analyses."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from bot.nlp.decision import HIGH, LOW, decide
@@ -69,3 +73,37 @@ def test_money_already_transferred_is_always_urgent(verdict):
 def test_fallback_intent_is_skipped_but_reported(verdict):
     v = verdict("嗯", ("nlu_fallback", 0.3), ("not_scam", 0.2), ("scam_rebate", 0.1))
     assert not v.is_scam and v.intent == "nlu_fallback"
+
+
+def test_a_red_flag_with_a_private_contact_is_a_scam_the_model_missed(verdict):
+    v = verdict(
+        "【顺丰速运】您的快递丢失，我们将为您理赔三倍运费，请添加理赔客服QQ285733196办理",
+        ("not_scam", 1.0),
+    )
+    assert v.is_scam and v.scam_type == "customer_service" and v.risk == "medium"
+    assert v.confidence == 0.5
+
+
+def test_a_red_flag_alone_or_a_service_number_alone_is_not_enough(verdict):
+    assert not verdict("听说有人被“理赔客服”骗了，大家小心", ("not_scam", 0.99)).is_scam
+    assert not verdict("【顺丰速运】您的快递已签收，客服电话95338", ("not_scam", 0.99)).is_scam
+
+
+def test_red_flag_ties_are_broken_the_same_way_on_every_run():
+    """Counting distinct phrases through a set made the type of a tie depend on the hash seed."""
+    code = (
+        "from bot.nlp.analysis import get_analyzer; from bot.settings import Settings;"
+        "s=Settings(); a=get_analyzer(s.taxonomy_path, s.lookups_dir);"
+        "print(list(a.analyse('客服说要交解冻金，卡单了要再刷流水').red_flag_counts()))"
+    )
+    seen = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in (1, 2, 3, 4)
+    }
+    assert len(seen) == 1, seen

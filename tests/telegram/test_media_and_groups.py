@@ -78,3 +78,16 @@ def test_a_screenshot_posted_in_a_group_is_checked_quietly(telegram_bot):
     telegram_bot.send(chat=group, **{"from": SUN}, photo=_photo("photo_no_text.png"))
     time.sleep(3.0)
     assert len(telegram_bot.bot_messages(group["id"])) == 1
+
+
+def test_a_screenshot_sent_as_a_file_is_read_and_a_pdf_is_not(telegram_bot):
+    private = {"id": 2104, "type": "private"}
+    who = {"id": 2104, "first_name": "郑阿姨"}
+    document = {"file_name": "截图.png", "base64": _photo("sms_bank.png")}
+    telegram_bot.send(chat=private, **{"from": who}, document=document)
+    [reply] = telegram_bot.wait_bot(private["id"], 1, timeout=40)
+    assert "⚠️" in reply["text"]
+    pdf = {"file_name": "通知.pdf", "base64": base64.b64encode(b"%PDF-1.4 ...").decode()}
+    telegram_bot.send(chat=private, **{"from": who}, document=pdf)
+    reply = telegram_bot.wait_bot(private["id"], 2)[-1]
+    assert "截图" in reply["text"]
