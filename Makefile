@@ -47,15 +47,16 @@ $(VENV)/.stamp: pyproject.toml | python310
 setup: $(RASA_VENV)/.stamp $(VENV)/.stamp
 
 # The browser tests use Debian's Chromium through Playwright (which never downloads a browser),
-# and CJK fonts so that screenshots show Chinese.
+# and CJK and emoji fonts so that screenshots show Chinese and ⚠️.
 CHROMIUM := /usr/bin/chromium
 browser:
-	@if [ ! -x $(CHROMIUM) ] || ! fc-list :lang=zh 2>/dev/null | grep -q .; then \
+	@if [ ! -x $(CHROMIUM) ] || ! fc-list :lang=zh 2>/dev/null | grep -q . \
+	    || ! fc-list 2>/dev/null | grep -qi "color emoji"; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk fonts-noto-color-emoji; \
 	  else \
 	    echo "The browser tests need $(CHROMIUM) and CJK fonts:"; \
-	    echo "  sudo apt-get install -y chromium fonts-noto-cjk"; exit 1; \
+	    echo "  sudo apt-get install -y chromium fonts-noto-cjk fonts-noto-color-emoji"; exit 1; \
 	  fi; fi
 
 # Trains only when the training data, the domain, the config or the normaliser changed (by content).

@@ -114,7 +114,7 @@ def _wait_seconds(request: Request) -> float:
 async def _wait_until(state: SandboxState, ready: Any, seconds: float) -> None:
     """With the lock held, wait until ``ready()`` is true or ``seconds`` have passed."""
     deadline = time.monotonic() + seconds
-    while not ready():
+    while not ready() and not state.closing:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return

@@ -344,7 +344,7 @@ async def get_updates(state: SandboxState, params: Params) -> Any:
             if state.is_allowed(update.kind, state.allowed_updates)
         ][:limit]
         remaining = deadline - time.monotonic()
-        if ready or remaining <= 0:
+        if ready or remaining <= 0 or state.closing:
             return ready
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(state.changed.wait(), remaining)

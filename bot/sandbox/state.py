@@ -78,6 +78,7 @@ class SandboxState:
         self.webhook_retry_max = webhook_retry_max
         self.webhook_timeout = webhook_timeout
         self.changed = asyncio.Condition()
+        self.closing = False  # set by close(): every long wait returns at once
         self._update_ids = itertools.count(1)  # never reset: a poller's offset stays valid
         self._callback_ids = itertools.count(1)
         self._file_ids = itertools.count(1)
@@ -147,6 +148,15 @@ class SandboxState:
 
     async def aclose(self) -> None:
         """Stop background work; the main app calls this when its server shuts down."""
+        await self.stop_webhook_sender()
+
+    async def close(self) -> None:
+        """End every long poll and ``wait`` now (the server is stopping), so that the web
+        server does not wait for them, nor cancel them (which Python 3.10's ``wait_for`` on a
+        condition does not survive cleanly)."""
+        async with self.changed:
+            self.closing = True
+            self.changed.notify_all()
         await self.stop_webhook_sender()
 
     def notify(self) -> None:

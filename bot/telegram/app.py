@@ -209,7 +209,7 @@ async def run_app(settings: Settings, stop: asyncio.Event) -> None:
             await application.stop()
         await application.shutdown()
         if sandbox is not None:
-            await sandbox.stop_webhook_sender()
+            await sandbox.close()  # ends the page's long polls, so the server stops at once
         server.should_exit = True
         await serving
         await rasa.aclose()

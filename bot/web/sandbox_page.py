@@ -7,9 +7,11 @@ network. The page talks only to the sandbox's control endpoints on the same orig
 (``/sandbox/send``, ``/sandbox/chats``, ``/sandbox/chats/{id}/messages``, ``/sandbox/reset``).
 
 ``routes()`` gives the main app ``GET /sandbox`` (exactly that path, so it never shadows the
-sandbox API under ``/sandbox/...``) and the assets under ``/static/sandbox/``. A strict
-Content-Security-Policy forbids inline script and any other origin: even if a message's text
-ever reached the DOM as markup, the browser would not run it.
+sandbox API under ``/sandbox/...``) and the assets under ``/static/sandbox/``. The page's
+template lives outside the static directory, so it is served only filled in and with its headers.
+A strict Content-Security-Policy, sent with the page and with every asset, forbids inline script
+and any other origin: even if a message's text ever reached the DOM as markup, the browser would
+not run it.
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.sandbox.state import BOT_FIRST_NAME, BOT_USERNAME
 
-STATIC_DIR = Path(__file__).parent / "static" / "sandbox"
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static" / "sandbox"
+TEMPLATE = HERE / "templates" / "sandbox.html"
 PAGE_PATH = "/sandbox"
 STATIC_PATH = "/static/sandbox"
 
@@ -42,13 +47,41 @@ CONTENT_SECURITY_POLICY = "; ".join(
     ]
 )
 
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
 
 def render_page(bot_username: str = BOT_USERNAME, bot_name: str = BOT_FIRST_NAME) -> str:
     """The page's HTML with the bot's username and name filled in (escaped)."""
-    template = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    template = TEMPLATE.read_text(encoding="utf-8")
     return template.replace("{{bot_username}}", html.escape(bot_username)).replace(
         "{{bot_name}}", html.escape(bot_name)
     )
+
+
+class _WithHeaders:
+    """An ASGI wrapper that adds ``headers`` to every response of ``app`` (404s included)."""
+
+    def __init__(self, app: ASGIApp, headers: dict[str, str]) -> None:
+        self.app = app
+        self.raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {name for name, _ in self.raw}
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                message = {**message, "headers": kept + self.raw}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def routes(
@@ -60,15 +93,14 @@ def routes(
         # Read on every request: cheap, and an edited page shows without a restart.
         return HTMLResponse(
             render_page(bot_username, bot_name),
-            headers={
-                "Cache-Control": "no-cache",
-                "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-                "X-Content-Type-Options": "nosniff",
-                "Referrer-Policy": "no-referrer",
-            },
+            headers={"Cache-Control": "no-cache", **SECURITY_HEADERS},
         )
 
+    # Assets are revalidated (ETag / Last-Modified) on every load, so an edit shows at once.
+    assets = _WithHeaders(
+        StaticFiles(directory=STATIC_DIR), {"Cache-Control": "no-cache", **SECURITY_HEADERS}
+    )
     return [
         Route(PAGE_PATH, page, methods=["GET"], name="sandbox_page"),
-        Mount(STATIC_PATH, app=StaticFiles(directory=STATIC_DIR), name="sandbox_static"),
+        Mount(STATIC_PATH, app=assets, name="sandbox_static"),
     ]

@@ -836,7 +836,9 @@
         lastChatsAt = Date.now();
         await refreshChats();
       }
-      const data = await fetchChat(chatKey);
+      // A chat nobody wrote in yet is not asked for: the sandbox would answer 404 every poll.
+      const known = !state.chatsLoaded || state.serverChats.has(chatKey);
+      const data = known ? await fetchChat(chatKey) : null;
       if (started === epoch && chatKey === state.chatKey) {
         if (data && data.chat) state.serverChats.set(chatKey, data.chat);
         renderMessages(data ? unwrap(data, "messages") : [], chatKey);
@@ -854,7 +856,9 @@
     pollTimer = setTimeout(poll, delay);
   }
 
-  const waker = { controller: null, chatKey: null };
+  // The newest message the waker has already announced (per chat): it waits for messages after
+  // that one, so it never spins on a message the refresher has not rendered yet.
+  const waker = { controller: null, chatKey: null, since: 0 };
 
   function lastShownId() {
     let last = 0;
@@ -865,6 +869,19 @@
   function restartWaker() {
     if (waker.controller) waker.controller.abort();
     waker.controller = null;
+    waker.chatKey = null;
+    waker.since = 0;
+  }
+
+  /** Run the refresher now, or right after the poll in flight; unlike pollSoon(), the answer
+   *  that poll is waiting for still counts, so repeated wake-ups cannot starve it. */
+  function wake() {
+    if (polling) {
+      pollAgain = true;
+      return;
+    }
+    clearTimeout(pollTimer);
+    pollTimer = setTimeout(poll, 0);
   }
 
   async function wakerLoop() {
@@ -876,11 +893,16 @@
       let wait = POLL_MS;
       try {
         if (state.serverChats.has(chatKey) && state.renderedChat === chatKey) {
-          const since = lastShownId();
+          const announced = waker.chatKey === chatKey ? waker.since : 0;
+          const since = Math.max(lastShownId(), announced);
           const path = `${messagesPath(chatKey)}?since=${since}&wait=${LONG_POLL_SECONDS}`;
           const data = await api(path, { signal: controller.signal }, LONG_POLL_MS);
           const fresh = unwrap(data, "messages").filter((m) => m.message_id > since);
-          if (fresh.length > 0 && chatKey === state.chatKey) pollSoon();
+          if (fresh.length > 0 && chatKey === state.chatKey && !controller.signal.aborted) {
+            waker.chatKey = chatKey;
+            waker.since = Math.max(since, ...fresh.map((m) => m.message_id));
+            wake();
+          }
           if (fresh.length > 0 || Date.now() - began > 1000) wait = 0;
         }
       } catch (_err) {
@@ -1008,6 +1030,7 @@
       body: JSON.stringify(body),
     });
     stickToBottom = true;
+    lastChatsAt = 0; // the chat may be new: list the chats again before fetching it
     pollSoon();
     return result;
   }
