@@ -7,12 +7,19 @@ and the ``antifraud classify`` command over a file of distinct lines. Conversati
 the REST channel compare a plain Rasa turn (a greeting or FAQ answered by a response, no custom
 action) with a checked message (``action_assess_message`` on the action server: analysis, store
 look-ups and, for a scam, the report written), on SQLite and, when it answers, PostgreSQL.
+The Telegram front end (``scripts/bench_telegram.py``) runs end to end on the sandbox against
+the same Rasa server as the parse figures, so the two compare: private replies and group
+warnings at a steady rate, and the highest group-message rate held for a minute.
+
+``--telegram-only`` runs the Telegram part alone (with a short parse figure for comparison) and
+merges it into the existing reports/bench.json and bench.md; ``--quick`` shortens its runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -23,17 +30,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import bench_telegram
 import httpx
 
 from bot.nlp.analysis import get_analyzer
 from bot.nlp.classify import Classifier
 from bot.nlp.evaluate import load_labelled
-from bot.nlp.rasa_server import RasaClient, RasaProcess
+from bot.nlp.rasa_server import RasaClient, RasaProcess, RasaUnavailable, _free_port
 from bot.nlp.taxonomy import load_taxonomy
-from bot.services import ActionServerProcess
-from bot.settings import PROJECT_ROOT, Settings
+from bot.services import ActionServerProcess, ActionServerUnavailable
+from bot.settings import PROJECT_ROOT, Settings, SettingsError
 from bot.store.db import upgrade
 from bot.store.repo import Store
 
@@ -225,45 +234,78 @@ def postgres_url() -> str | None:
     return base.rsplit("/", 1)[0] + "/" + name
 
 
-def conversation(settings: Settings, texts: list[str], n_turns: int) -> dict:
-    """REST turns with actions and the store, against plain Rasa turns, in one run."""
+@dataclasses.dataclass
+class Stack:
+    """A Rasa server with its own action server and store, as ``make run`` starts them."""
+
+    settings: Settings
+    action: ActionServerProcess
+    rasa: RasaProcess
+
+    @property
+    def url(self) -> str:
+        return self.rasa.url
+
+    def pids(self) -> dict[str, int]:
+        return {"rasa": self.rasa.process.pid, "actions": self.action.process.pid}
+
+
+@contextlib.contextmanager
+def stack(settings: Settings, database_url: str, root: Path) -> Iterator[Stack]:
+    """Migrate the store, start the action server and Rasa using it; stop both at the end.
+
+    Rasa's port is chosen first, so the action server (which parses long messages part by part
+    there) is given Rasa's address, as ``antifraud run`` does.
+    """
+    rasa_port = _free_port()
+    live = dataclasses.replace(
+        settings,
+        database_url=database_url,
+        spool_dir=root / "spool",
+        rasa_url=f"http://127.0.0.1:{rasa_port}",
+    )
+    upgrade(database_url)
+    action = ActionServerProcess(live)
+    rasa: RasaProcess | None = None
+    try:
+        rasa = RasaProcess(live, port=rasa_port, action_url=action.url)
+        asyncio.run(action.wait_ready())
+        asyncio.run(rasa.wait_ready())
+        yield Stack(live, action, rasa)
+    finally:
+        if rasa is not None:
+            rasa.stop()
+        action.stop()
+
+
+def turn_texts(texts: list[str], n_turns: int) -> tuple[list[str], list[str]]:
     rng = random.Random(11)
     plain = [rng.choice(PLAIN_TURNS) for _ in range(n_turns)]
     checked = [rng.choice(texts) for _ in range(n_turns)]
+    return plain, checked
+
+
+def conversation(running: Stack, name: str, texts: list[str], n_turns: int) -> dict:
+    """REST turns with actions and the store on ``running``; plain Rasa turns on SQLite."""
+    plain, checked = turn_texts(texts, n_turns)
+    url = running.url
     results: dict = {}
-    root = Path(tempfile.mkdtemp(prefix="bench-store-"))
-    stores = {"sqlite": f"sqlite:///{root / 'bench.db'}"}
-    pg = postgres_url()
-    if pg:
-        stores["postgresql"] = pg
-    for name, url in stores.items():
-        live = dataclasses.replace(settings, database_url=url, spool_dir=root / "spool")
-        upgrade(url)
-        action = ActionServerProcess(live)
-        server = RasaProcess(live, action_url=action.url)
-        try:
-            asyncio.run(action.wait_ready())
-            asyncio.run(server.wait_ready())
-            asyncio.run(rest_turns(server.url, plain[:30] + checked[:30], 4, "warm"))
-            if name == "sqlite":
-                results["rest_plain_sequential"] = asyncio.run(
-                    rest_turns(server.url, plain, 1, "plain1")
-                )
-                results["rest_plain_concurrent"] = asyncio.run(
-                    rest_turns(server.url, plain, 8, "plain8")
-                )
-            results[f"rest_actions_{name}_sequential"] = asyncio.run(
-                rest_turns(server.url, checked, 1, f"{name}1")
-            )
-            results[f"rest_actions_{name}_concurrent"] = asyncio.run(
-                rest_turns(server.url, checked, 8, f"{name}8")
-            )
-            store = Store(url)
-            results[f"reports_written_{name}"] = store.count_reports()
-            results[f"action_server_rss_mb_{name}"] = rss_of(action.process.pid)
-        finally:
-            server.stop()
-            action.stop()
+    asyncio.run(rest_turns(url, plain[:30] + checked[:30], 4, f"warm-{name}"))
+    if name == "sqlite":
+        results["rest_plain_sequential"] = asyncio.run(rest_turns(url, plain, 1, "plain1"))
+        results["rest_plain_concurrent"] = asyncio.run(rest_turns(url, plain, 8, "plain8"))
+    results[f"rest_actions_{name}_sequential"] = asyncio.run(
+        rest_turns(url, checked, 1, f"{name}1")
+    )
+    results[f"rest_actions_{name}_concurrent"] = asyncio.run(
+        rest_turns(url, checked, 8, f"{name}8")
+    )
+    store = Store(running.settings.database_url)
+    try:
+        results[f"reports_written_{name}"] = store.count_reports()
+    finally:
+        store.close()
+    results[f"action_server_rss_mb_{name}"] = rss_of(running.action.process.pid)
     return results
 
 
@@ -275,35 +317,75 @@ def rss_of(pid: int) -> float:
     return 0.0
 
 
-def speed(settings: Settings, n_texts: int, n_lines: int) -> dict:
+def load_pool(settings: Settings) -> list[tuple[str, str]]:
+    """The labelled test texts (tests/nlu): what every speed figure is measured on."""
     taxonomy = load_taxonomy(settings.taxonomy_path)
-    pool = [
-        t for t, _ in load_labelled(sorted((PROJECT_ROOT / "tests/nlu").glob("*.yml")), taxonomy)
-    ]
+    return load_labelled(sorted((PROJECT_ROOT / "tests/nlu").glob("*.yml")), taxonomy)
+
+
+def speed(running: Stack, n_texts: int, n_lines: int) -> dict:
+    settings = running.settings
+    pool = [t for t, _ in load_pool(settings)]
     rng = random.Random(7)
     texts = [rng.choice(pool) for _ in range(n_texts)]
     # Distinct lines for the big run, so the duplicate cache does not flatter the figure.
     lines = [f"{rng.choice(pool)} （{i}）" for i in range(n_lines)]
-    server = RasaProcess(settings)
-    try:
-        asyncio.run(server.wait_ready())
-        asyncio.run(plain_parse(server.url, texts[:50], 1))  # warm-up
-        results = {
-            "plain_parse_sequential": asyncio.run(plain_parse(server.url, texts, 1)),
-            "plain_parse_concurrent": asyncio.run(
-                plain_parse(server.url, texts, settings.classify_concurrency)
-            ),
-            "classifier_sequential": asyncio.run(classifier_calls(server.url, texts, settings)),
-            "cli": cli_run(server.url, lines),
-            "rasa_server_rss_mb": rss_of(server.process.pid),
-        }
-    finally:
-        server.stop()
-    return results
+    url = running.url
+    asyncio.run(plain_parse(url, texts[:50], 1))  # warm-up
+    sequential = asyncio.run(plain_parse(url, texts, 1))
+    concurrent = asyncio.run(plain_parse(url, texts, settings.classify_concurrency))
+    return {
+        "plain_parse_sequential": sequential,
+        "plain_parse_concurrent": {**concurrent, "concurrency": settings.classify_concurrency},
+        "classifier_sequential": asyncio.run(classifier_calls(url, texts, settings)),
+        "cli": cli_run(url, lines),
+        "rasa_server_rss_mb": rss_of(running.rasa.process.pid),
+    }
+
+
+def parse_reference(running: Stack, n_texts: int) -> dict:
+    """Plain ``/model/parse`` at the classify concurrency: the capacity the bot's path uses."""
+    pool = [t for t, _ in load_pool(running.settings)]
+    rng = random.Random(7)
+    texts = [rng.choice(pool) for _ in range(n_texts)]
+    asyncio.run(plain_parse(running.url, texts[:50], 1))  # warm-up
+    concurrency = running.settings.classify_concurrency
+    result = asyncio.run(plain_parse(running.url, texts, concurrency))
+    return {**result, "concurrency": concurrency}
+
+
+def telegram(running: Stack, args: argparse.Namespace, reference: dict) -> dict:
+    plan = bench_telegram.Plan.quick() if args.quick else bench_telegram.Plan()
+    changes: dict = {}
+    if args.tg_rate is not None:
+        changes["rate"] = args.tg_rate
+    if args.tg_seconds is not None:
+        changes["seconds"] = args.tg_seconds
+    if args.tg_rates is not None:
+        changes["ramp"] = tuple(args.tg_rates)
+    if args.tg_ramp_seconds is not None:
+        changes["ramp_seconds"] = args.tg_ramp_seconds
+    plan = dataclasses.replace(plan, **changes)
+    print(f"Telegram front end: {plan}", flush=True)
+    return bench_telegram.run(
+        running.settings,
+        load_pool(running.settings),
+        plan,
+        pids=running.pids(),
+        log_path=REPORTS / "telegram-app.log",
+        parse_reference=reference,
+    )
 
 
 def markdown(data: dict) -> str:
-    out = ["# Benchmark", "", f"Machine: {os.cpu_count()} cores. Command: `make bench`.", ""]
+    out = ["# Benchmark", "", f"Machine: {os.cpu_count()} cores. Command: `make bench`."]
+    if "load_at_start" in data:
+        load = ", ".join(f"{x:.1f}" for x in data["load_at_start"])
+        out.append(f"Load average when it started (1, 5, 15 min): {load}.")
+    walls = data.get("wall_s", {})
+    if "total" in walls:
+        out.append(f"The whole run took {walls['total'] / 60:.1f} min.")
+    out.append("")
     if "cv" in data:
         report = data["cv"]["report"]
         out += [
@@ -331,8 +413,18 @@ def markdown(data: dict) -> str:
             f"Full `rasa train` (NLU and dialogue, from scratch): {data['train_s']:.0f} s.",
             "",
         ]
-    s = data["speed"]
-    out += [
+    s = data.get("speed")
+    if s:
+        out += speed_markdown(s)
+    if "conversation" in data:
+        out += conversation_markdown(data["conversation"])
+    if "telegram" in data:
+        out += bench_telegram.markdown(data["telegram"])
+    return "\n".join(out)
+
+
+def speed_markdown(s: dict) -> list[str]:
+    out = [
         "## Classification speed, same texts, same run",
         "",
         "| path | texts | throughput (msg/s) | p50 (ms) | p95 (ms) |",
@@ -357,8 +449,12 @@ def markdown(data: dict) -> str:
         f"Rasa server resident memory after the run: {s['rasa_server_rss_mb']:.0f} MB.",
         "",
     ]
-    if "conversation" in data:
-        t = data["conversation"]
+    return out
+
+
+def conversation_markdown(t: dict) -> list[str]:
+    out: list[str] = []
+    if t:
         out += [
             "## Conversation turns over the REST channel, same run",
             "",
@@ -387,30 +483,110 @@ def markdown(data: dict) -> str:
                     f"{t[f'action_server_rss_mb_{db}']:.0f} MB resident."
                 )
         out.append("")
-    return "\n".join(out)
+    return out
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--folds", type=int, default=2)
     parser.add_argument("--texts", type=int, default=1000)
-    parser.add_argument("--lines", type=int, default=20000)
-    parser.add_argument("--turns", type=int, default=400, help="REST turns per measurement")
+    parser.add_argument("--lines", type=int, default=2000, help="lines for `antifraud classify`")
+    parser.add_argument("--turns", type=int, default=200, help="REST turns per measurement")
     parser.add_argument("--skip-cv", action="store_true")
     parser.add_argument("--retrain", action="store_true", help="time a fresh training run")
+    tg = parser.add_argument_group("the Telegram front end (scripts/bench_telegram.py)")
+    tg.add_argument(
+        "--telegram-only",
+        action="store_true",
+        help="run only the Telegram part; merge it into the existing reports/bench.json",
+    )
+    tg.add_argument("--skip-telegram", action="store_true")
+    tg.add_argument("--quick", action="store_true", help="15 s runs instead of 60 s")
+    tg.add_argument("--tg-rate", type=float, help="msg/s of the private and group latency runs")
+    tg.add_argument("--tg-seconds", type=float, help="how long each latency run posts")
+    tg.add_argument("--tg-rates", type=float, nargs="+", help="the group ramp's rates (msg/s)")
+    tg.add_argument("--tg-ramp-seconds", type=float, help="how long each ramp rate posts")
     args = parser.parse_args()
+    if args.telegram_only and args.skip_telegram:
+        parser.error("--telegram-only and --skip-telegram exclude each other")
+    if args.folds < 2:
+        parser.error("--folds must be at least 2")
+    for name in ("texts", "lines", "turns"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    for name in ("tg_rate", "tg_seconds", "tg_ramp_seconds"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be positive")
+    if args.tg_rates is not None and min(args.tg_rates) <= 0:
+        parser.error("--tg-rates must be positive")
+    try:
+        return run(args)
+    except (RasaUnavailable, ActionServerUnavailable, FileNotFoundError, SettingsError) as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
+    except httpx.HTTPError as exc:
+        print(f"bench: a service stopped answering: {exc!r} (see reports/*.log)", file=sys.stderr)
+        return 1
+    except subprocess.CalledProcessError as exc:
+        print(
+            f"bench: {' '.join(map(str, exc.cmd[:3]))} ... failed ({exc.returncode})",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def run(args: argparse.Namespace) -> int:
     REPORTS.mkdir(exist_ok=True)
     settings = Settings.from_env()
-    data: dict = {"folds": args.folds}
-    data["speed"] = speed(settings, args.texts, args.lines)
-    taxonomy = load_taxonomy(settings.taxonomy_path)
-    pool = [
-        t for t, _ in load_labelled(sorted((PROJECT_ROOT / "tests/nlu").glob("*.yml")), taxonomy)
-    ]
-    data["conversation"] = conversation(settings, pool, args.turns)
-    if not args.skip_cv:
-        data["train_s"] = training_time(settings, args.retrain)
-        data["cv"] = cross_validate(args.folds)
+    started = time.perf_counter()
+    load = os.getloadavg()
+    data: dict = {}
+    if args.telegram_only:
+        previous = REPORTS / "bench.json"
+        if previous.is_file():
+            with contextlib.suppress(ValueError):
+                data = json.loads(previous.read_text(encoding="utf-8"))
+    data["folds"] = data.get("folds", args.folds)
+    if not args.telegram_only:
+        data["load_at_start"] = load
+    walls: dict[str, float] = data.setdefault("wall_s", {})
+    pool = [t for t, _ in load_pool(settings)]
+    root = Path(tempfile.mkdtemp(prefix="bench-store-"))
+    # One Rasa server (with its action server and a fresh SQLite store) for the parse figures,
+    # the SQLite conversation turns and the Telegram front end: the figures compare.
+    with stack(settings, f"sqlite:///{root / 'bench.db'}", root) as running:
+        if not args.telegram_only:
+            t0 = time.perf_counter()
+            data["speed"] = speed(running, args.texts, args.lines)
+            walls["speed"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            data["conversation"] = conversation(running, "sqlite", pool, args.turns)
+            walls["conversation_sqlite"] = time.perf_counter() - t0
+            reference = data["speed"]["plain_parse_concurrent"]
+        else:
+            reference = parse_reference(running, 400)
+        if not args.skip_telegram:
+            t0 = time.perf_counter()
+            data["telegram"] = telegram(running, args, reference)
+            data["telegram"]["separate_run"] = args.telegram_only
+            walls["telegram"] = time.perf_counter() - t0
+    if not args.telegram_only:
+        pg = postgres_url()
+        if pg:
+            t0 = time.perf_counter()
+            pg_root = Path(tempfile.mkdtemp(prefix="bench-store-pg-"))
+            with stack(settings, pg, pg_root) as running:
+                data["conversation"].update(conversation(running, "postgresql", pool, args.turns))
+            walls["conversation_postgresql"] = time.perf_counter() - t0
+        if not args.skip_cv:
+            t0 = time.perf_counter()
+            data["train_s"] = training_time(settings, args.retrain)
+            data["cv"] = cross_validate(args.folds)
+            walls["cv"] = time.perf_counter() - t0
+    walls["total" if not args.telegram_only else "telegram_only_total"] = (
+        time.perf_counter() - started
+    )
     (REPORTS / "bench.json").write_text(json.dumps(data, indent=2, ensure_ascii=False))
     text = markdown(data)
     (REPORTS / "bench.md").write_text(text, encoding="utf-8")
