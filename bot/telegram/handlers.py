@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from telegram import Document, Message, PhotoSize, Update
@@ -277,6 +277,3 @@ class FrontEnd:
             )
 
         await self.gateway.retry_pending(deliver)
-
-
-Job = Callable[[ContextTypes.DEFAULT_TYPE], Awaitable[None]]

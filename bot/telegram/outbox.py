@@ -106,14 +106,12 @@ class Courier:
 
     async def flush(self, chat: str | None = None) -> int:
         """Send what is due (of one chat, or of all); returns how many were sent."""
-        sent = 0
         claimed = await asyncio.to_thread(self.store.outbox_claim, CLAIM_BATCH, chat)
         by_chat: dict[str, list[OutboundView]] = defaultdict(list)
         for row in claimed:
             by_chat[row.chat_external_id].append(row)
         results = await asyncio.gather(*(self._chat(name, rows) for name, rows in by_chat.items()))
-        sent += sum(results)
-        return sent
+        return sum(results)
 
     async def _chat(self, chat: str, rows: list[OutboundView]) -> int:
         """Send a chat's claimed messages in order, then any that came in meanwhile."""
