@@ -38,6 +38,10 @@ ALERT_KINDS = ("urgent",)
 ALERT_STATUSES = ("pending", "delivered", "failed")
 OUTBOX_PURPOSES = ("reply", "warning", "alert", "answer")
 OUTBOX_STATUSES = ("pending", "sending", "sent", "failed")
+SCHEDULE_KINDS = ("once", "recurring", "peak")
+CAMPAIGN_STATUSES = ("active", "paused", "ended", "cancelled")
+OCCURRENCE_STATUSES = ("planned", "missed")
+DELIVERY_STATUSES = ("queued", "sending", "sent", "failed", "skipped")
 
 
 def _one_of(column: str, values: tuple[str, ...], name: str | None = None) -> sa.CheckConstraint:
@@ -132,6 +136,12 @@ class Chat(Base):
     area_id: Mapped[int | None] = mapped_column(sa.ForeignKey("areas.id"))
     tags: Mapped[list[str]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set by the grid leader who registered the group to its place in the grid.
+    registered_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    registered_at: Mapped[datetime | None]
+    # The group asked for no campaign pushes (warnings about scams posted in it still come).
+    campaigns_opt_out: Mapped[bool] = mapped_column(default=False)
+    opted_out_at: Mapped[datetime | None]
 
 
 class InboundMessage(Base):
@@ -327,3 +337,139 @@ class AuditLog(Base):
     target_type: Mapped[str] = mapped_column(sa.String(32))
     target_id: Mapped[int | None]
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class CaseImport(Base):
+    """One run of ``antifraud cases import``: which file, by whom, and what it added."""
+
+    __tablename__ = "case_imports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    file_name: Mapped[str] = mapped_column(sa.String(255))
+    file_sha256: Mapped[str] = mapped_column(sa.String(64), index=True)
+    actor: Mapped[str] = mapped_column(sa.String(64))
+    rows: Mapped[int] = mapped_column(default=0)
+    added: Mapped[int] = mapped_column(default=0)
+    duplicates: Mapped[int] = mapped_column(default=0)
+    incomplete: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Case(Base):
+    """A fraud case from police or town case data: when it happened, what kind, to whom, where.
+
+    ``row_key`` identifies the case across imports (the case number when the file has one, else
+    a hash of the row's content), so importing a file again adds nothing. ``missing`` lists the
+    fields that could not be read (from a narrative, say) for a person to complete.
+    """
+
+    __tablename__ = "cases"
+    __table_args__ = (sa.Index(None, "scam_type", "happened_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    import_id: Mapped[int] = mapped_column(sa.ForeignKey("case_imports.id"), index=True)
+    row_number: Mapped[int]
+    row_key: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    case_number: Mapped[str | None] = mapped_column(sa.String(64))
+    happened_at: Mapped[datetime | None]
+    scam_type: Mapped[str | None] = mapped_column(sa.String(32))
+    # "given" (a column of the file) or "classifier" (read from the narrative by the model).
+    scam_type_source: Mapped[str | None] = mapped_column(sa.String(16))
+    loss: Mapped[Decimal | None] = mapped_column(Money())
+    age_group: Mapped[str | None] = mapped_column(sa.String(32))
+    gender: Mapped[str | None] = mapped_column(sa.String(8))
+    occupation: Mapped[str | None] = mapped_column(sa.String(64))
+    place: Mapped[str | None] = mapped_column(sa.String(255))
+    area_id: Mapped[int | None] = mapped_column(sa.ForeignKey("areas.id"))
+    narrative: Mapped[str | None] = mapped_column(sa.Text)
+    # The audiences the victim belongs to (``campaigns.audience``), worked out at import.
+    audiences: Mapped[list[str]] = mapped_column(default=list)
+    missing: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Campaign(Base):
+    """Anti-fraud messages a grid leader pushes to the groups of part of the grid.
+
+    ``schedule`` holds what ``schedule_kind`` needs: ``{"at": ISO time}`` for once,
+    ``{"weekdays": [0-6], "times": ["HH:MM"]}`` for recurring (Monday is 0), and
+    ``{"lead_minutes": N}`` for peak (that long before each peak window of ``scam_types``).
+    Times of day are Asia/Shanghai; stored instants are UTC.
+    """
+
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        _one_of("schedule_kind", SCHEDULE_KINDS),
+        _one_of("status", CAMPAIGN_STATUSES),
+        sa.Index(None, "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(128))
+    created_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    area_id: Mapped[int] = mapped_column(sa.ForeignKey("areas.id"))
+    audience_tags: Mapped[list[str]] = mapped_column(default=list)
+    scam_types: Mapped[list[str]] = mapped_column(default=list)
+    template_key: Mapped[str | None] = mapped_column(sa.String(64))
+    text: Mapped[str | None] = mapped_column(sa.Text)
+    schedule_kind: Mapped[str] = mapped_column(sa.String(16))
+    schedule: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime | None]
+    quiet_start: Mapped[str | None] = mapped_column(sa.String(5))
+    quiet_end: Mapped[str | None] = mapped_column(sa.String(5))
+    weekly_budget: Mapped[int] = mapped_column(default=3)
+    grace_minutes: Mapped[int] = mapped_column(default=60)
+    status: Mapped[str] = mapped_column(sa.String(16), default="active")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CampaignOccurrence(Base):
+    """One due time of a campaign, recorded once: planned (its deliveries made) or missed."""
+
+    __tablename__ = "campaign_occurrences"
+    __table_args__ = (
+        _one_of("status", OCCURRENCE_STATUSES),
+        sa.UniqueConstraint("campaign_id", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id"))
+    due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(sa.String(16))
+    # For a peak-time occurrence: the peak window it comes before.
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    planned_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CampaignDelivery(Base):
+    """One push of one occurrence to one group: queued, then sent, failed (why) or skipped (why).
+
+    The unique (occurrence, chat) pair is what makes each push happen at most once; a delivery
+    found ``sending`` after a crash is never sent again (it may have arrived) but failed with
+    that reason.
+    """
+
+    __tablename__ = "campaign_deliveries"
+    __table_args__ = (
+        _one_of("status", DELIVERY_STATUSES),
+        sa.UniqueConstraint("occurrence_id", "chat_id"),
+        sa.Index(None, "status", "next_attempt_at"),
+        sa.Index(None, "chat_id", "status", "sent_at"),
+        sa.Index(None, "campaign_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id"))
+    occurrence_id: Mapped[int] = mapped_column(sa.ForeignKey("campaign_occurrences.id"))
+    chat_id: Mapped[int] = mapped_column(sa.ForeignKey("chats.id"))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    external_message_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

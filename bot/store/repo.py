@@ -39,6 +39,7 @@ from bot.nlp import indicators as ind
 from bot.settings import Settings
 from bot.store import similarity, workflow
 from bot.store.errors import InvalidTransition, NotFound, StoreUnavailable
+from bot.store.grid import Grid
 from bot.store.models import (
     AREA_LEVELS,
     CHAT_KINDS,
@@ -170,7 +171,7 @@ def _clip(text: str | None) -> str | None:
     return None if text is None else text[:ERROR_MAX_CHARS]
 
 
-class Store(Outbox, Transactions):
+class Store(Grid, Outbox, Transactions):
     """The store on one database URL; safe to share between threads."""
 
     def __init__(

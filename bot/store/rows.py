@@ -65,6 +65,9 @@ def chat_view(c: Chat) -> ChatView:
         area_id=c.area_id,
         tags=tuple(c.tags or ()),
         created_at=c.created_at,
+        registered_by=c.registered_by,
+        registered_at=c.registered_at,
+        campaigns_opt_out=bool(c.campaigns_opt_out),
     )
 
 

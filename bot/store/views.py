@@ -122,6 +122,9 @@ class ChatView:
     area_id: int | None
     tags: tuple[str, ...]
     created_at: datetime
+    registered_by: int | None = None
+    registered_at: datetime | None = None
+    campaigns_opt_out: bool = False
 
 
 @dataclass(frozen=True)
