@@ -63,6 +63,8 @@ class Settings:
     group_warn_window_minutes: int = 60
     web_host: str = "127.0.0.1"
     web_port: int = 8000
+    campaign_rate: float = 25.0
+    campaign_tick_seconds: float = 30.0
 
     @property
     def sandbox(self) -> bool:
@@ -129,6 +131,12 @@ class Settings:
             raise SettingsError("REDIS_URL must be a redis:// address")
         if not 0.0 < self.group_warn_confidence <= 1.0:
             raise SettingsError("GROUP_WARN_CONFIDENCE must be between 0 and 1")
+        if not 0.0 < self.campaign_rate <= 30.0:
+            raise SettingsError(
+                "CAMPAIGN_RATE must be above 0 and at most 30 messages a second (Telegram's limit)"
+            )
+        if not 1.0 <= self.campaign_tick_seconds <= 3600.0:
+            raise SettingsError("CAMPAIGN_TICK_SECONDS must be 1 to 3600")
         if self.store_retry_seconds < 0:
             raise SettingsError("STORE_RETRY_SECONDS must not be negative")
 

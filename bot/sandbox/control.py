@@ -637,7 +637,7 @@ class ControlApi:
             limits = self.state.rate_limits
             for name, value in changes.items():
                 setattr(limits, name, value)
-            return JSONResponse(limits.to_json())
+            return JSONResponse({**limits.to_json(), "refused": self.state.flood_refusals})
 
     async def reset(self, request: Request) -> Response:
         await self.state.reset()

@@ -100,6 +100,7 @@ class SandboxState:
         self.poll_generation = 0
         self._sent_all: collections.deque[float] = collections.deque()
         self._sent_group: dict[int, collections.deque[float]] = {}
+        self.flood_refusals = 0  # 429s answered for breaking the flood limits, since the reset
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -284,6 +285,7 @@ class SandboxState:
         while self._sent_all and now - self._sent_all[0] >= 1.0:
             self._sent_all.popleft()
         if len(self._sent_all) >= limits.per_second:
+            self.flood_refusals += 1
             raise too_many_requests(max(1, int(1.0 - (now - self._sent_all[0]) + 0.999)))
         group = None
         if not chat.is_private:
@@ -291,6 +293,7 @@ class SandboxState:
             while group and now - group[0] >= 60.0:
                 group.popleft()
             if len(group) >= limits.per_group_per_minute:
+                self.flood_refusals += 1
                 raise too_many_requests(max(1, int(60.0 - (now - group[0]) + 0.999)))
         self._sent_all.append(now)
         if group is not None:

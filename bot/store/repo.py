@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from bot.nlp import indicators as ind
 from bot.settings import Settings
 from bot.store import similarity, workflow
+from bot.store.campaigns import Campaigns
 from bot.store.errors import InvalidTransition, NotFound, StoreUnavailable
 from bot.store.grid import Grid
 from bot.store.models import (
@@ -171,7 +172,7 @@ def _clip(text: str | None) -> str | None:
     return None if text is None else text[:ERROR_MAX_CHARS]
 
 
-class Store(Grid, Outbox, Transactions):
+class Store(Campaigns, Grid, Outbox, Transactions):
     """The store on one database URL; safe to share between threads."""
 
     def __init__(

@@ -47,6 +47,9 @@ from bot.telegram.handlers import COMMANDS, FrontEnd
 from bot.telegram.notify import Notifier
 from bot.telegram.outbox import Courier
 from bot.telegram.watch import GroupWatcher
+from campaigns.delivery import Herald
+from campaigns.planner import Planner
+from campaigns.scheduler import CampaignScheduler
 
 logger = logging.getLogger(__name__)
 
@@ -161,6 +164,9 @@ async def run_app(settings: Settings, stop: asyncio.Event) -> None:
     front = FrontEnd(gateway, store, get_reader, courier)
     notifier = Notifier(store, taxonomy, courier, staff)
     register(application, front, notifier, courier)
+    planner = Planner(store)
+    herald = Herald(store, application.bot, rate=settings.campaign_rate)
+    campaigns = CampaignScheduler(planner, herald, tick_seconds=settings.campaign_tick_seconds)
     if settings.telegram_mode == "webhook":
         # first: the sandbox is mounted at "/" and would take every path after it
         routes.insert(0, webhook_route(application, settings.telegram_webhook_secret))
@@ -195,6 +201,7 @@ async def run_app(settings: Settings, stop: asyncio.Event) -> None:
             )
         else:
             await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+        await campaigns.start()
         if settings.sandbox:
             print(
                 f"Sandbox (no TELEGRAM_BOT_TOKEN): chat with the bot at {base}/sandbox", flush=True
@@ -203,6 +210,7 @@ async def run_app(settings: Settings, stop: asyncio.Event) -> None:
             print(f"Telegram bot @{application.bot.username} is running.", flush=True)
         await stop.wait()
     finally:
+        await campaigns.stop()  # the pushes on the way finish; nothing is sent twice
         if application.updater and application.updater.running:
             await application.updater.stop()
         if application.running:

@@ -1,0 +1,10 @@
+"""The store's real databases (SQLite and PostgreSQL) for the campaign tests."""
+
+from __future__ import annotations
+
+from tests.store.conftest import (  # noqa: F401 - fixtures, found by pytest by name
+    db_url,
+    postgres_url,
+    sqlite_template,
+    store,
+)
