@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import TextIO
@@ -19,6 +19,9 @@ from bot.nlp.decision import HIGH, Verdict, decide
 from bot.nlp.rasa_server import RasaClient, RasaUnavailable
 from bot.nlp.segments import combine, parts_of
 from bot.nlp.taxonomy import Taxonomy
+
+# Parses kept for texts seen again (about 12 KB each: some 120 MB at most).
+CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -54,11 +57,14 @@ class Classifier:
         self.taxonomy = taxonomy
         self.threshold = threshold
         self._inflight: dict[str, asyncio.Future[dict]] = {}
-        self._cache: dict[str, dict] = {}
+        # The most recently used parses (an OrderedDict kept in use order): a long-running bot
+        # sees the same forwarded scam many times, but must not grow without bound.
+        self._cache: OrderedDict[str, dict] = OrderedDict()
 
     async def _parse_once(self, normalized: str, text: str) -> dict:
         """Parse each distinct normalised text once; concurrent callers share the request."""
         if normalized in self._cache:
+            self._cache.move_to_end(normalized)
             return self._cache[normalized]
         if normalized in self._inflight:
             return await asyncio.shield(self._inflight[normalized])
@@ -72,8 +78,9 @@ class Classifier:
             raise
         finally:
             self._inflight.pop(normalized, None)
-        if len(self._cache) < 100_000:
-            self._cache[normalized] = parse
+        self._cache[normalized] = parse
+        if len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
         future.set_result(parse)
         return parse
 
