@@ -39,6 +39,7 @@ from bot.nlp import indicators as ind
 from bot.settings import Settings
 from bot.store import similarity, workflow
 from bot.store.campaigns import Campaigns
+from bot.store.cases import Cases
 from bot.store.errors import InvalidTransition, NotFound, StoreUnavailable
 from bot.store.grid import Grid
 from bot.store.models import (
@@ -172,7 +173,7 @@ def _clip(text: str | None) -> str | None:
     return None if text is None else text[:ERROR_MAX_CHARS]
 
 
-class Store(Campaigns, Grid, Outbox, Transactions):
+class Store(Cases, Campaigns, Grid, Outbox, Transactions):
     """The store on one database URL; safe to share between threads."""
 
     def __init__(

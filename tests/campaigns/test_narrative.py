@@ -1,0 +1,223 @@
+"""Reading police narratives: the fraud time (not the report time) and the loss."""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from campaigns.narrative import (
+    cn_number,
+    find_amounts,
+    find_times,
+    fraud_loss,
+    fraud_time,
+    parse_amount,
+)
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "cases"
+
+
+def _when(text: str, default_year: int | None = None) -> datetime | None:
+    found = fraud_time(text, default_year)
+    return None if found is None else found.local
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # The brief's example: the report time comes first, the fraud time after 报称.
+        (
+            "2022年12月18日9时许，事主王某来我所报称：2022年12月17日22时30分许，其在家中接到"
+            "自称淘宝客服的电话。",
+            datetime(2022, 12, 17, 22, 30),
+        ),
+        # The report time last.
+        (
+            "2022年12月17日22时30分许，王某接到陌生电话后转账，于2022年12月18日9时报警。",
+            datetime(2022, 12, 17, 22, 30),
+        ),
+        ("2023年3月2日22点30分，李某添加对方微信。", datetime(2023, 3, 2, 22, 30)),
+        ("2023年3月2日下午3时许，李某接到电话。", datetime(2023, 3, 2, 15, 0)),
+        ("2023年3月2日凌晨2时许，李某被骗。", datetime(2023, 3, 2, 2, 0)),
+        ("2023年3月2日晚上8点半，李某转账。", datetime(2023, 3, 2, 20, 30)),
+        ("2023年3月2日中午1点，李某转账。", datetime(2023, 3, 2, 13, 0)),
+        ("2023-03-02 21:05，李某扫码付款。", datetime(2023, 3, 2, 21, 5)),
+        ("2023/3/2 07:45:10 李某点击链接。", datetime(2023, 3, 2, 7, 45)),
+        ("二〇二三年三月二日晚上八点，李某添加对方。", datetime(2023, 3, 2, 20, 0)),
+        # The year of 12月17日 from the report date after it: the nearest year, 2022.
+        (
+            "12月30日晚10时许，张某被骗。2023年1月3日，张某到派出所报案。",
+            datetime(2022, 12, 30, 22, 0),
+        ),
+        (
+            "2023年1月3日，刘某来我所报称，其于12月30日凌晨1时许接到电话被骗。",
+            datetime(2022, 12, 30, 1, 0),
+        ),
+        # A clock time alone takes the date last named; 当晚 and 次日 count from it.
+        ("2023年5月4日，孙某在家。当晚21时许，对方要求其转账。", datetime(2023, 5, 4, 21, 0)),
+        ("2023年5月4日，孙某添加好友，次日上午9时转账5000元。", datetime(2023, 5, 5, 9, 0)),
+        # 深夜1时 on the 4th is the small hours of the 5th.
+        ("2023年5月4日深夜1时许，孙某转账。", datetime(2023, 5, 5, 1, 0)),
+        # The police received the report (我所接到): not the fraud time.
+        (
+            "2023年5月6日10时许，我所接到周某报警，称其当日凌晨3时许在网上被骗。",
+            datetime(2023, 5, 6, 3, 0),
+        ),
+        # A report word introducing what was said (报警称) does not make the next time a report.
+        (
+            "2023年6月2日，事主周某报警称，其于5月30日晚8时许在网上申请贷款被骗。",
+            datetime(2023, 5, 30, 20, 0),
+        ),
+        # With a default year.
+        ("12月17日22时许，王某被骗。", None),
+    ],
+)
+def test_the_fraud_time_not_the_report_time(text: str, expected: datetime | None) -> None:
+    assert _when(text) == expected
+
+
+def test_a_year_from_context_given_by_the_caller() -> None:
+    assert _when("12月17日22时许，王某被骗。", default_year=2022) == datetime(2022, 12, 17, 22)
+
+
+def test_a_date_without_an_hour_is_found_but_has_no_clock() -> None:
+    found = fraud_time("王某于2022年12月17日被骗，于2022年12月18日9时报警。")
+    assert found is not None
+    assert found.day is not None and found.day.isoformat() == "2022-12-17"
+    assert not found.has_clock and found.local is None
+
+
+def test_only_a_report_time_gives_no_fraud_time() -> None:
+    assert fraud_time("2023年4月2日9时，王某到派出所报案。") is None
+    assert fraud_time("王某在家中玩手机，后发现银行卡少了钱。") is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2022年2月30日22时许，王某被骗。",
+        "2022年12月17日25时许，王某被骗。",
+        "2022年13月1日王某被骗",
+    ],
+)
+def test_impossible_times_are_reported_as_problems(text: str) -> None:
+    found = fraud_time(text)
+    assert found is not None and found.problem and found.local is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["王某一时疏忽，晚一点才想起来。", "住在3号楼2单元", "手机号13812345678，验证码202312"],
+)
+def test_things_that_are_not_times(text: str) -> None:
+    assert [m for m in find_times(text) if m.clock or m.day] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "amount", "rule"),
+    [
+        ("王某被骗人民币3.2万元。", Decimal("32000"), "loss"),
+        ("造成损失5000元。", Decimal("5000"), "loss"),
+        ("王某先后3次共计转账86,000元。", Decimal("86000"), "total"),
+        ("王某被骗1.5万", Decimal("15000"), "loss"),
+        ("王某将积蓄三万元转给对方", Decimal("30000"), "transfers"),
+        ("造成经济损失5万余元", Decimal("50000"), "loss"),
+        # Several transfers without a total: their sum; rebates received are not a loss.
+        (
+            "王某先转账100元，获得返利130元，后又转账5000元、8000元",
+            Decimal("13100"),
+            "transfers",
+        ),
+        # A stated total wins over the parts.
+        ("分3次转账2000元、3000元、5000元，合计损失1万元", Decimal("10000"), "total"),
+        # A loan amount or a limit is not money lost.
+        ("申请贷款20万元，额度30万元，对方称需缴纳解冻费3000元", Decimal("3000"), "transfers"),
+        # A total of rebates is not a total loss.
+        ("获得返利共计56元，后转账3000元", Decimal("3000"), "transfers"),
+        ("将3万元转入对方账户", Decimal("30000"), "transfers"),
+    ],
+)
+def test_loss_forms(text: str, amount: Decimal, rule: str) -> None:
+    found = fraud_loss(text)
+    assert found is not None
+    assert (found.amount, found.rule) == (amount, rule)
+
+
+@pytest.mark.parametrize(
+    "text", ["王某在家中玩手机。", "转账1万美元", "群里有1.5万人", "共3次，每次一起去"]
+)
+def test_no_loss_in_text_without_yuan(text: str) -> None:
+    assert fraud_loss(text) is None
+
+
+def test_amount_labels() -> None:
+    kinds = [(a.value, a.kind) for a in find_amounts("获得佣金120元后，被要求充值2万元")]
+    assert kinds == [(Decimal("120"), "other"), (Decimal("20000"), "transfer")]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("5000", "5000"),
+        ("86,000元", "86000"),
+        ("1.5万", "15000"),
+        ("3.2万元", "32000"),
+        ("￥5000", "5000"),
+        ("人民币5000.50元", "5000.50"),
+        ("三万元", "30000"),
+        ("一万五千元", "15000"),
+        ("约5000元", "5000"),
+    ],
+)
+def test_parse_amount(text: str, value: str) -> None:
+    assert parse_amount(text) == Decimal(value)
+
+
+def test_parse_amount_in_units_of_ten_thousand() -> None:
+    assert parse_amount("1.5", unit=Decimal(10_000)) == Decimal("15000")
+    assert parse_amount("2000元", unit=Decimal(10_000)) == Decimal("20000000")
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [("-500", "negative"), ("abc", "not an amount"), ("20亿", "not a believable")],
+)
+def test_parse_amount_refuses(text: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        parse_amount(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("十七", 17),
+        ("二十三", 23),
+        ("二〇二二", 2022),
+        ("一万五", 15000),
+        ("三千五", 3500),
+        ("一百零五", 105),
+        ("两千", 2000),
+        ("abc", None),
+    ],
+)
+def test_chinese_numbers(text: str, value: int | None) -> None:
+    assert cn_number(text) == value
+
+
+def test_thirty_police_narratives() -> None:
+    """Every narrative of the fixture gives the expected fraud time and loss."""
+    wrong = []
+    with (FIXTURES / "narratives.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 30
+    for row in rows:
+        found = fraud_time(row["简要案情"])
+        when = found.local.strftime("%Y-%m-%d %H:%M") if found and found.local else None
+        loss = fraud_loss(row["简要案情"])
+        if when != row["预期案发时间"] or loss is None or loss.amount != Decimal(row["预期损失"]):
+            wrong.append((row["案件编号"], when, loss and loss.amount))
+    assert wrong == []
