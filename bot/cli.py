@@ -102,9 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="talk to the bot in the terminal, through the same store-first path as Telegram",
     )
     chat.add_argument("--sender", default="cli-resident", help="the conversation id")
-    from bot import reports_cli
+    from bot import campaigns_cli, cases_cli, grid_cli, reports_cli
 
     reports_cli.add_parser(sub)
+    cases_cli.add_parser(sub)
+    grid_cli.add_parser(sub)
+    campaigns_cli.add_parser(sub)
     return parser
 
 
@@ -136,6 +139,18 @@ def main(argv: list[str] | None = None) -> int:
         from bot import reports_cli
 
         return reports_cli.run(args, settings)
+    if args.command == "cases":
+        from bot import cases_cli
+
+        return cases_cli.run(args, settings)
+    if args.command == "grid":
+        from bot import grid_cli
+
+        return grid_cli.run(args, settings)
+    if args.command == "campaigns":
+        from bot import campaigns_cli
+
+        return campaigns_cli.run(args, settings)
     if args.command == "chat":
         from bot.chat import run_chat
 

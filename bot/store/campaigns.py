@@ -45,6 +45,19 @@ BUDGET_WINDOW = timedelta(days=7)
 _COUNTED = ("queued", "sending", "sent")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
+
+class CampaignMoveError(ValueError):
+    """A campaign cannot move to the status asked for (cancelled and ended are final)."""
+
+
+# Which status a campaign may move to from which (cancelled is final).
+CAMPAIGN_MOVES = {
+    "active": ("paused", "cancelled", "ended"),
+    "paused": ("active", "cancelled", "ended"),
+    # no more due times, but pushes of the last may still wait: cancelling stops them
+    "ended": ("cancelled",),
+}
+
 # Skip reasons, as stored and as counted in reports.
 OPTED_OUT = "opted_out"
 QUIET_HOURS = "quiet_hours"
@@ -333,10 +346,16 @@ class Campaigns:
             raise ValueError(f"status must be one of {CAMPAIGN_STATUSES}")
 
         def work(session: Session) -> CampaignView:
-            row = session.get(Campaign, campaign_id)
+            row = session.execute(
+                sa.select(Campaign).where(Campaign.id == campaign_id).with_for_update()
+            ).scalar_one_or_none()
             if row is None:
                 raise NotFound(f"no campaign {campaign_id}")
             old = row.status
+            if status != old and status not in CAMPAIGN_MOVES.get(old, ()):
+                raise CampaignMoveError(f"a campaign cannot go from {old} to {status}")
+            if status == "active" and row.ends_at is not None and row.ends_at <= utcnow():
+                raise CampaignMoveError("a campaign past its end date cannot be resumed")
             row.status = status
             row.updated_at = utcnow()
             if status in ("cancelled", "paused"):  # what waits to be sent goes no further

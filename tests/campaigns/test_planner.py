@@ -239,3 +239,16 @@ def test_pausing_a_campaign_holds_what_was_queued(store: Store) -> None:
     store.set_campaign_status(made.id, "cancelled", "user:1")
     assert store.deliveries_claim(10, now=MONDAY + timedelta(hours=10, seconds=1)) == []
     assert store.campaign_report(made.id).skipped == {"campaign cancelled": 3}
+
+
+def test_a_campaign_moves_only_between_statuses_that_make_sense(store: Store) -> None:
+    from bot.store.campaigns import CampaignMoveError
+
+    grid = make_grid(store)
+    made = store.add_campaign(campaign(area_id=grid.grid1), grid.leader1)
+    assert store.set_campaign_status(made.id, "paused", "t").status == "paused"
+    assert store.set_campaign_status(made.id, "active", "t").status == "active"
+    assert store.set_campaign_status(made.id, "cancelled", "t").status == "cancelled"
+    for status in ("active", "paused", "ended"):  # cancelled is final
+        with pytest.raises(CampaignMoveError):
+            store.set_campaign_status(made.id, status, "t")
