@@ -44,6 +44,7 @@ from bot.settings import Settings
 from bot.store.db import upgrade
 from bot.store.repo import Store
 from bot.telegram.handlers import COMMANDS, FrontEnd
+from bot.telegram.leaders import Leaders
 from bot.telegram.notify import Notifier
 from bot.telegram.outbox import Courier
 from bot.telegram.watch import GroupWatcher
@@ -61,6 +62,10 @@ RETRY_EVERY = 3.0
 ALERTS_EVERY = 5.0
 ANSWERS_EVERY = 10.0
 OUTBOX_EVERY = 2.0
+# Updates fetched but not yet handled live only in memory until the gateway has stored them. A
+# bounded queue makes polling (and the webhook) wait when the bot falls behind, so the updates
+# still at Telegram stay there, unacknowledged, instead of piling up here to be lost in a crash.
+UPDATE_QUEUE_SIZE = 64
 
 
 def build_application(settings: Settings, token: str, api_url: str, file_url: str) -> Application:
@@ -70,6 +75,7 @@ def build_application(settings: Settings, token: str, api_url: str, file_url: st
         .base_url(api_url)
         .base_file_url(file_url)
         .rate_limiter(AIORateLimiter(max_retries=5))
+        .update_queue(asyncio.Queue(maxsize=UPDATE_QUEUE_SIZE))
         .concurrent_updates(32)
         .connect_timeout(10)
         .read_timeout(30)
@@ -79,8 +85,15 @@ def build_application(settings: Settings, token: str, api_url: str, file_url: st
 
 
 def register(
-    application: Application, front: FrontEnd, notifier: Notifier, courier: Courier
+    application: Application,
+    front: FrontEnd,
+    notifier: Notifier,
+    courier: Courier,
+    leaders: Leaders | None = None,
 ) -> None:
+    # Leaders' handlers first: a campaign being set up gets its text before the conversation.
+    for handler in leaders.handlers() if leaders is not None else []:
+        application.add_handler(handler)
     application.add_handler(CommandHandler(list(COMMANDS), front.on_command))
     application.add_handler(CallbackQueryHandler(front.on_callback))
     application.add_handler(
@@ -163,7 +176,8 @@ async def run_app(settings: Settings, stop: asyncio.Event) -> None:
     courier = Courier(store, application.bot)
     front = FrontEnd(gateway, store, get_reader, courier)
     notifier = Notifier(store, taxonomy, courier, staff)
-    register(application, front, notifier, courier)
+    leaders = Leaders(store, courier, taxonomy)
+    register(application, front, notifier, courier, leaders)
     planner = Planner(store)
     herald = Herald(store, application.bot, rate=settings.campaign_rate)
     campaigns = CampaignScheduler(planner, herald, tick_seconds=settings.campaign_tick_seconds)
