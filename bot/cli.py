@@ -125,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # APScheduler says INFO for every run of every repeating job: seconds apart, nothing learnt
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     if args.command == "classify":
         return asyncio.run(_run_classify(args, settings))
     if args.command == "run":
