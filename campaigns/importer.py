@@ -50,7 +50,8 @@ from bot.nlp.taxonomy import NOT_SCAM, Taxonomy
 from bot.store.cases import NewCase
 from bot.store.types import UTC, utcnow
 from campaigns.audience import AGE_GROUPS, age_group_of, audiences_of_case
-from campaigns.narrative import find_times, fraud_loss, fraud_time, parse_amount, quoted_speech
+from campaigns.narrative import find_times, fraud_loss, fraud_time, parse_amount
+from campaigns.narrative_type import read_type
 
 if TYPE_CHECKING:
     from bot.nlp.classify import Classifier
@@ -896,22 +897,14 @@ Classify = Callable[[str], Awaitable[str | None]]
 
 
 async def classify_narrative(classifier: Classifier, text: str) -> str | None:
-    """The scam type the classifier reads in a narrative, or ``None`` if it sees no scam.
+    """The scam type read in a narrative, or ``None`` if no opinion on it is clear.
 
-    The whole narrative first (long ones are also judged sentence by sentence, as the bot
-    judges a forwarded chat); when that is not a scam, the words the narrative quotes
-    (``narrative.quoted_speech``): the model reads a police retelling as an ordinary text, but
-    often knows the scammer's own words.
+    The model on the whole narrative, then on the words it quotes, then the red flags, the police
+    keywords and the model clause by clause (``campaigns.narrative_type.read_type``): the model
+    reads a police retelling as an ordinary text, but the police name the scam in words.
     """
-    verdict = (await classifier.classify(text)).verdict
-    if verdict.is_scam and verdict.scam_type != NOT_SCAM:
-        return verdict.scam_type
-    quoted = quoted_speech(text)
-    if quoted:
-        verdict = (await classifier.classify(quoted)).verdict
-        if verdict.is_scam and verdict.scam_type != NOT_SCAM:
-            return verdict.scam_type
-    return None
+    reading = await read_type(classifier, text)
+    return None if reading is None else reading.code
 
 
 async def classify_drafts(

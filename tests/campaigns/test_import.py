@@ -681,8 +681,10 @@ def test_narratives_classified_by_the_real_model(
     """The 30 police narratives of the fixture, typed by the classifier over a real Rasa.
 
     The model learnt from messages residents receive; it reads a third-person retelling as an
-    ordinary text and types only some of them (from the words they quote). What it types must
-    be right: a wrong type would put the case under another scam's peaks.
+    ordinary text and types only some of them (from the words they quote); the red flags, the
+    police keywords and the clauses type the rest (``campaigns.narrative_type``): measured 30
+    right of 30. What it types must be right: a wrong type would put the case under another
+    scam's peaks.
     """
     url = f"sqlite:///{tmp_path / 'cases.db'}"
     upgrade(url)
@@ -710,7 +712,7 @@ def test_narratives_classified_by_the_real_model(
         wrong += case.scam_type != row["预期类型"]
     print(f"classifier on 30 narratives: {right} right, {wrong} wrong, {30 - right - wrong} empty")
     assert f"scam type read from the narrative for {right + wrong} of 30 rows" in out
-    assert right >= 10
+    assert right >= 28
     assert wrong <= 1
 
 
