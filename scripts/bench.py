@@ -13,6 +13,9 @@ warnings at a steady rate, and the highest group-message rate held for a minute.
 
 ``--telegram-only`` runs the Telegram part alone (with a short parse figure for comparison) and
 merges it into the existing reports/bench.json and bench.md; ``--quick`` shortens its runs.
+Campaigns (``scripts/bench_campaigns.py``, no Rasa needed) run last: one push to
+``--campaign-groups`` sandbox groups, uninterrupted and with the sender stopped and killed
+halfway; ``--campaigns-only`` runs them alone and merges them the same way.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import bench_campaigns
 import bench_telegram
 import httpx
 
@@ -420,6 +424,8 @@ def markdown(data: dict) -> str:
         out += conversation_markdown(data["conversation"])
     if "telegram" in data:
         out += bench_telegram.markdown(data["telegram"])
+    if "campaigns" in data:
+        out += bench_campaigns.markdown(data["campaigns"])
     return "\n".join(out)
 
 
@@ -506,9 +512,21 @@ def main() -> int:
     tg.add_argument("--tg-seconds", type=float, help="how long each latency run posts")
     tg.add_argument("--tg-rates", type=float, nargs="+", help="the group ramp's rates (msg/s)")
     tg.add_argument("--tg-ramp-seconds", type=float, help="how long each ramp rate posts")
+    cg = parser.add_argument_group("campaigns (scripts/bench_campaigns.py)")
+    cg.add_argument("--campaign-groups", type=int, default=2000, help="sandbox groups targeted")
+    cg.add_argument("--skip-campaigns", action="store_true")
+    cg.add_argument(
+        "--campaigns-only",
+        action="store_true",
+        help="run only the campaigns part; merge it into the existing reports/bench.json",
+    )
     args = parser.parse_args()
     if args.telegram_only and args.skip_telegram:
         parser.error("--telegram-only and --skip-telegram exclude each other")
+    if args.campaigns_only and (args.skip_campaigns or args.telegram_only):
+        parser.error("--campaigns-only excludes --skip-campaigns and --telegram-only")
+    if args.campaign_groups < 2:
+        parser.error("--campaign-groups must be at least 2")
     if args.folds < 2:
         parser.error("--folds must be at least 2")
     for name in ("texts", "lines", "turns"):
@@ -522,7 +540,13 @@ def main() -> int:
         parser.error("--tg-rates must be positive")
     try:
         return run(args)
-    except (RasaUnavailable, ActionServerUnavailable, FileNotFoundError, SettingsError) as exc:
+    except (
+        RasaUnavailable,
+        ActionServerUnavailable,
+        FileNotFoundError,
+        SettingsError,
+        bench_campaigns.CampaignBenchError,
+    ) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
     except httpx.HTTPError as exc:
@@ -536,21 +560,33 @@ def main() -> int:
         return 1
 
 
+def campaigns(args: argparse.Namespace, data: dict, walls: dict[str, float]) -> None:
+    plan = bench_campaigns.Plan(groups=args.campaign_groups)
+    print(f"Campaigns: {plan}", flush=True)
+    t0 = time.perf_counter()
+    data["campaigns"] = bench_campaigns.run(plan, REPORTS / "campaigns.log")
+    data["campaigns"]["separate_run"] = args.campaigns_only
+    walls["campaigns"] = time.perf_counter() - t0
+
+
 def run(args: argparse.Namespace) -> int:
     REPORTS.mkdir(exist_ok=True)
     settings = Settings.from_env()
     started = time.perf_counter()
     load = os.getloadavg()
     data: dict = {}
-    if args.telegram_only:
+    if args.telegram_only or args.campaigns_only:
         previous = REPORTS / "bench.json"
         if previous.is_file():
             with contextlib.suppress(ValueError):
                 data = json.loads(previous.read_text(encoding="utf-8"))
     data["folds"] = data.get("folds", args.folds)
-    if not args.telegram_only:
+    if not (args.telegram_only or args.campaigns_only):
         data["load_at_start"] = load
     walls: dict[str, float] = data.setdefault("wall_s", {})
+    if args.campaigns_only:
+        campaigns(args, data, walls)
+        return write_report(data)
     pool = [t for t, _ in load_pool(settings)]
     root = Path(tempfile.mkdtemp(prefix="bench-store-"))
     # One Rasa server (with its action server and a fresh SQLite store) for the parse figures,
@@ -584,9 +620,15 @@ def run(args: argparse.Namespace) -> int:
             data["train_s"] = training_time(settings, args.retrain)
             data["cv"] = cross_validate(args.folds)
             walls["cv"] = time.perf_counter() - t0
+    if not (args.skip_campaigns or args.telegram_only):
+        campaigns(args, data, walls)
     walls["total" if not args.telegram_only else "telegram_only_total"] = (
         time.perf_counter() - started
     )
+    return write_report(data)
+
+
+def write_report(data: dict) -> int:
     (REPORTS / "bench.json").write_text(json.dumps(data, indent=2, ensure_ascii=False))
     text = markdown(data)
     (REPORTS / "bench.md").write_text(text, encoding="utf-8")
