@@ -40,34 +40,17 @@ from bot.store.models import (
 from bot.store.repo import Store, UserView
 from bot.store.rows import user_view
 from bot.store.types import utcnow
+from campaigns.names import (
+    DELIVERY_NAMES,
+    FAIL_NAMES,
+    KIND_NAMES,
+    OCCURRENCE_NAMES,
+    SKIP_NAMES,
+    STATUS_NAMES,
+    WEEKDAYS,
+)
 
 LOOKAHEAD = timedelta(days=8)
-STATUS_NAMES = {"active": "进行中", "paused": "已暂停", "ended": "已结束", "cancelled": "已停止"}
-KIND_NAMES = {"once": "发一次", "recurring": "每周定时", "peak": "高发时段前"}
-DELIVERY_NAMES = {
-    "sent": "已发送",
-    "failed": "失败",
-    "skipped": "跳过",
-    "queued": "等待发送",
-    "sending": "发送中",
-}
-OCCURRENCE_NAMES = {"planned": "已安排", "missed": "错过"}
-SKIP_NAMES = {
-    "opted_out": "群已退订",
-    "quiet_hours": "免打扰时段",
-    "budget": "超出每周上限",
-    "missed": "错过发送时间",
-    "campaign paused": "活动暂停时未发",
-    "campaign cancelled": "活动停止时未发",
-}
-FAIL_NAMES = {
-    "Forbidden": "机器人被移出群或不能发言",
-    "BadRequest": "Telegram 拒收（如群已不存在）",
-    "ChatMigrated": "群已升级为超级群",
-    "expired": "超过发送时限",
-    "interrupted": "发送中断（为防重复不再补发）",
-}
-WEEKDAYS = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
 # verb -> (statuses it moves from, status it moves to, what it is called)
 MOVES = {
     "pause": (("active",), "paused", "暂停"),

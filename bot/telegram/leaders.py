@@ -58,6 +58,14 @@ from bot.store.views import AreaView, ChatView, UserView
 from bot.telegram.outbox import Courier
 from bot.telegram.render import MAX_CALLBACK_BYTES, Outgoing, split_text
 from campaigns.audience import ALL, AUDIENCES, TagError, name_of, parse_tag
+from campaigns.names import (
+    DELIVERY_NAMES,
+    FAIL_NAMES,
+    KIND_NAMES,
+    SKIP_NAMES,
+    STATUS_NAMES,
+    WEEKDAYS,
+)
 from campaigns.templates import (
     CustomTextError,
     Template,
@@ -89,30 +97,6 @@ DRAFT_KEY = "leader_campaign_draft"
 STEP_PREFIX = "lc"
 REPORT_PREFIX = "lr"
 
-WEEKDAYS = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
-STATUS_NAMES = {"active": "进行中", "paused": "已暂停", "ended": "已结束", "cancelled": "已停止"}
-KIND_NAMES = {"once": "发一次", "recurring": "每周定时", "peak": "高发时段前"}
-DELIVERY_NAMES = {
-    "queued": "等待发送",
-    "sending": "发送中",
-    "sent": "已发送",
-    "failed": "失败",
-    "skipped": "跳过",
-}
-SKIP_NAMES = {
-    "opted_out": "群已退订",
-    "quiet_hours": "免打扰时段",
-    "budget": "超出每周上限",
-    "missed": "错过发送时间",
-    "campaign paused": "活动暂停",
-    "campaign cancelled": "活动已停止",
-}
-FAIL_NAMES = {
-    "Forbidden": "机器人被移出群或不能发言",
-    "BadRequest": "Telegram 拒收（如群已不存在）",
-    "expired": "超过发送时限",
-    "interrupted": "发送中断（为防重复不再补发）",
-}
 # Which report button moves a campaign from which statuses to which.
 ACTIONS = {
     "pause": ("暂停", ("active",), "paused"),
