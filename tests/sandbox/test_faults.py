@@ -66,7 +66,7 @@ async def test_flood_limits_answer_429_and_the_rate_limiter_waits(
 ) -> None:
     await control.send(PRIVATE, AUNTIE, text="你好")
     limits = await control.post("/sandbox/limits", {"enabled": True, "per_second": 2})
-    assert limits == {"enabled": True, "per_second": 2, "per_group_per_minute": 20}
+    assert limits == {"enabled": True, "per_second": 2, "per_group_per_minute": 20, "refused": 0}
     app = builder(base_url, base_file_url).rate_limiter(AIORateLimiter(max_retries=3)).build()
     async with app:
         started = time.monotonic()
@@ -76,6 +76,7 @@ async def test_flood_limits_answer_429_and_the_rate_limiter_waits(
     # Two messages fit in a second; the third is refused with retry_after 1 and sent after.
     assert 1.0 <= elapsed < 3.5
     assert await bot_texts(control, 42) == ["第1条提醒", "第2条提醒", "第3条提醒"]
+    assert (await control.post("/sandbox/limits", {}))["refused"] >= 1  # the third, at first
 
 
 async def test_5xx_is_an_error_for_ptb_and_nothing_is_stored(control: Control, bot: Bot) -> None:
