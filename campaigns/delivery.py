@@ -47,6 +47,8 @@ DEFAULT_IN_FLIGHT = 8
 FIRST_RETRY_SECONDS = 2.0
 LONGEST_RETRY_SECONDS = 300.0
 IDLE_SECONDS = 1.0
+# How often the queue is swept for pushes past their grace time (each claim skips them anyway).
+EXPIRE_EVERY_SECONDS = 1.0
 # A push claimed this long ago and never marked was lost with a process that ran beside this one
 # (or a thread that hung): failed as interrupted. Far above any wait the rate limiter imposes.
 STALE_SECONDS = 600.0
@@ -74,6 +76,7 @@ class Herald:
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _paused_until: float = 0.0
     _next_slot: float = 0.0
+    _expired_at: float = float("-inf")
 
     def wake(self) -> None:
         """New pushes are queued: look now rather than at the next idle check."""
@@ -136,7 +139,12 @@ class Herald:
         while stop is None or not stop.is_set():
             await self._pace()
             await slots.acquire()
-            claimed = await asyncio.to_thread(self.store.deliveries_claim, 1, self.clock())
+            expire = time.monotonic() - self._expired_at >= EXPIRE_EVERY_SECONDS
+            if expire:
+                self._expired_at = time.monotonic()
+            claimed = await asyncio.to_thread(
+                self.store.deliveries_claim, 1, self.clock(), expire=expire
+            )
             if not claimed:
                 slots.release()
                 break

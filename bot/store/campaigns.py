@@ -504,26 +504,34 @@ class Campaigns:
 
     # Sending
 
-    def deliveries_claim(self, limit: int, now: datetime | None = None) -> list[DeliveryToSend]:
-        """Take due queued deliveries for sending, oldest due first; those past their grace
-        time are failed as expired instead."""
+    def deliveries_claim(
+        self, limit: int, now: datetime | None = None, *, expire: bool = True
+    ) -> list[DeliveryToSend]:
+        """Take due queued deliveries for sending, oldest due first. Those past their grace
+        time are never taken; with ``expire`` they are also failed as expired (a pass over the
+        whole queue, which a sender need not make for every push)."""
         now = now or utcnow()
 
         def work(session: Session) -> list[DeliveryToSend]:
             table = CampaignDelivery.__table__
-            session.execute(
-                sa.update(table)
-                .where(table.c.status == "queued", table.c.expires_at <= now)
-                .values(
-                    status="failed",
-                    reason=sa.func.coalesce(
-                        sa.literal(EXPIRED + ": ") + table.c.reason, sa.literal(EXPIRED)
-                    ),
+            if expire:
+                session.execute(
+                    sa.update(table)
+                    .where(table.c.status == "queued", table.c.expires_at <= now)
+                    .values(
+                        status="failed",
+                        reason=sa.func.coalesce(
+                            sa.literal(EXPIRED + ": ") + table.c.reason, sa.literal(EXPIRED)
+                        ),
+                    )
                 )
-            )
             query = (
                 sa.select(table.c.id)
-                .where(table.c.status == "queued", table.c.next_attempt_at <= now)
+                .where(
+                    table.c.status == "queued",
+                    table.c.next_attempt_at <= now,
+                    table.c.expires_at > now,
+                )
                 .order_by(table.c.next_attempt_at, table.c.id)
                 .limit(limit)
             )

@@ -252,3 +252,15 @@ def test_a_campaign_moves_only_between_statuses_that_make_sense(store: Store) ->
     for status in ("active", "paused", "ended"):  # cancelled is final
         with pytest.raises(CampaignMoveError):
             store.set_campaign_status(made.id, status, "t")
+
+
+def test_a_claim_never_takes_a_push_past_its_grace_even_without_the_sweep(store: Store) -> None:
+    grid = make_grid(store)
+    made = store.add_campaign(campaign(area_id=grid.grid1, grace_minutes=30), grid.leader1)
+    due = MONDAY + timedelta(hours=10)
+    _planner(store).tick(due)
+    late = due + timedelta(minutes=31)
+    assert store.deliveries_claim(10, now=late, expire=False) == []
+    assert store.delivery_counts(made.id) == {"queued": 3}  # not swept yet
+    assert store.deliveries_claim(10, now=late) == []
+    assert store.delivery_counts(made.id) == {"failed": 3}
