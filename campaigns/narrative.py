@@ -22,9 +22,22 @@ of 0:00 would invent a midnight peak).
 Loss (``fraud_loss``): amounts in 元 (``5000元``, ``86,000元``, ``人民币3.2万元``, ``1.5万``,
 ``三万元``, ``5万余元``), each labelled by the nearest marker before it in its clause (after
 it when none is before: "将3万元转入对方账户"): a total (共计, 合计, 总计, 累计, 一共 …), a
-loss (被骗, 损失, 涉案 …), a transfer (转账, 汇款, 支付, 充值, 缴纳, 投资, 骗取 …), or money
-that is not a loss (返利, 佣金, 收益, 退款, 额度, 贷款, 余额, 追回 …), which is left out. The
-rule used is recorded:
+loss (被骗, 损失, 涉案 …), a transfer (转账, 汇款, 支付, 充值, 缴纳, 投资, 骗取 …, and cash
+handed over in person: 取走, 交给, 当面交付, 上门取走 …), money borrowed (借, 借款: see
+below), or money that is not a loss (返利, 佣金, 收益, 回报, 奖金, 补偿, 退款, 额度, 贷款,
+余额, 追回 …), which is left out. Three corrections follow:
+
+- a display or a promise (显示, 承诺, 保证, 号称, 日赚 …) governs the amounts after it in its
+  clause, whatever marker stands nearer ("页面显示买家已付款9000元" shows a sum, nobody paid
+  it), until the story moves on or a payment is demanded (随后, 又, 需, 要求 …); an amount that
+  describes a picture or a record ("转账5万元的截图") is not a loss either;
+- money borrowed is a transfer when its clause says it went on ("借款2万元后转给对方");
+- a transfer told without its amount ("请其先借2万元……章某转账后", "急需2万元保释金，沈某
+  随即转账") pays the amount just before it, if that one was borrowed or had no label, stands
+  in the same or the previous sentence, and no amount follows in the act's own sentence; an act
+  asked for or denied (要求其转账, 无法转账) pays nothing.
+
+The rule used is recorded:
 
 1. ``total``: the text states a total: the largest total stated;
 2. ``loss``: no total, but a loss is stated: that amount (several different ones: their sum);
@@ -38,7 +51,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from bisect import bisect_right
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -434,13 +448,46 @@ _LOSS = re.compile(r"被骗|被诈骗|损失|诈骗|涉案")
 _TRANSFER = re.compile(
     r"转账|转款|汇款|转入|转至|转到|转给|汇入|汇至|打款|打入|支付|付款|充值|缴纳|交纳|缴费|交了|"
     r"投入|投资|购买|扫码|付了|转了|汇了|给付|垫付|交付|刷了|转走|转出|扣款|扣走|被扣|再付|又付|"
-    r"付给|骗取|骗走"
+    r"付给|骗取|骗走|借给|"
+    # Cash handed over in person: to a courier, a fake officer at the door.
+    r"取走|拿走|收走|交给|交予|交与|交由|递给|上门取|寄给"
 )
 _NOT_LOSS = re.compile(
-    r"返利|返还|返现|返款|佣金|提成|收益|利润|盈利|赚取|赚了|获利|奖励|红包|退款|退还|退回|追回|挽回|"
-    r"止付|冻结|到账|提现|额度|贷款|借款|借了|工资|月薪|收入|余额|显示|本息|利息"
+    r"返利|返还|返现|返款|佣金|提成|收益|利润|盈利|赚|获利|奖励|奖品|奖金|中奖|红包|退款|退还|"
+    r"退回|追回|挽回|止付|冻结|到账|提现|额度|授信|放款|下款|贷款|申请借款|办理借款|工资|月薪|"
+    r"收入|余额|显示|本息|利息|分红|回报|补偿|赔偿|理赔|赔付|"
+    r"可获得|可获|能获得|可得到|能得到|可领取|可领|可赚|能赚"
 )
-_KINDS = (("total", _TOTAL), ("loss", _LOSS), ("transfer", _TRANSFER), ("other", _NOT_LOSS))
+# Money the victim borrowed (from a platform) or was asked to lend: a loss only once the text
+# says it went to the scammer (借款2万元后转给对方; 请其借2万元……转账后).
+_BORROW = re.compile(r"(?<!凭)借(?!助|口|机|记|用|鉴|故|题|呗|给)")
+# A displayed figure or a promise governs the amounts after it in its clause, whatever word
+# stands nearer: 页面显示买家已付款9000元 shows a sum, nobody paid it.
+_SHOWN = re.compile(
+    r"显示(?!的)|截图显示|承诺|许诺|保证(?!金)|保底|号称|声称|宣称|稳赚|日赚|月赚|年赚"
+)
+_AS_DIRECTED = re.compile(r"(?:按|照|根据|依)[^，,。]{0,6}?$")
+# What ends a display or a promise inside a clause: the story moving on, or a demand to pay.
+_SHOWN_END = re.compile(r"随后|然后|之后|后来|后又|后再|又|再次|需|须|要求|让其|请其|必须")
+# An amount described as a picture or a record (转账5万元的截图) is not money that moved.
+_AS_RECORD = re.compile(r"^\s*的?(?:付款|转账|汇款|支付)?(?:成功)?(?:截图|凭证|回执|记录)")
+# A transfer told without its amount ("章某转账后……") pays the sum asked for just before.
+_BARE_ACT = re.compile(
+    r"转账|转款|汇款|打款|付款|支付|汇出|转出|转给|汇给|付给|转了过去|转过去|交给|取走|拿走|照做|照办"
+)
+_REQUEST = re.compile(
+    r"要求|让|请|需|须|叫|催|诱导|引导|指引|称|无法|不能|不会|未|没|不|拒绝|如果|若|假如"
+)
+# 按对方要求转账 tells the act done as asked; 要求其转账 only asks for it.
+_AS_TOLD = re.compile(r"按照?[^，,。]{0,6}?(?:要求|指示|指引|提示|说的)")
+_SENTENCE = re.compile(r"[。；;！!？?\n]")
+_KINDS = (
+    ("total", _TOTAL),
+    ("loss", _LOSS),
+    ("transfer", _TRANSFER),
+    ("other", _NOT_LOSS),
+    ("borrowed", _BORROW),
+)
 MAX_AMOUNT = Decimal(1_000_000_000)
 
 
@@ -449,7 +496,7 @@ class Amount:
     """An amount of money in the text, in yuan, and what the text says it was."""
 
     value: Decimal
-    kind: str  # total, loss, transfer, other, unknown
+    kind: str  # total, loss, transfer, other, borrowed, unknown
     text: str
     start: int
 
@@ -496,7 +543,7 @@ def _is_money(match: re.Match[str], text: str) -> bool:
     return g["prefix"] is not None
 
 
-def _label(clause: str, at: int, end: int) -> str:
+def _nearest_kind(clause: str, at: int, end: int) -> str:
     """What the nearest marker says an amount at ``clause[at:end]`` is."""
     before = clause[:at]
     best: tuple[int, str] | None = None
@@ -514,8 +561,8 @@ def _label(clause: str, at: int, end: int) -> str:
                 if k != "total"
                 for m in pattern.finditer(before[: best[0]])
             ]
-            if earlier and max(earlier)[1] == "other":
-                return "other"
+            if earlier and max(earlier)[1] in ("other", "borrowed"):
+                return max(earlier)[1]
         total = [m.end() for m in _TOTAL.finditer(before)]
         if total and kind in ("loss", "transfer"):
             # 共计转账86,000元: a total of transfers; unless a non-loss word came in between.
@@ -530,6 +577,77 @@ def _label(clause: str, at: int, end: int) -> str:
         if m is not None and (first is None or m.start() < first[0]):
             first = (m.start(), kind)
     return first[1] if first is not None else "unknown"
+
+
+def _shown(before: str) -> bool:
+    """Whether a display or a promise still governs the end of ``before`` (see ``_SHOWN``)."""
+    for m in reversed(list(_SHOWN.finditer(before))):
+        if _AS_DIRECTED.search(before[: m.start()]):
+            continue  # 按页面显示的账户转账: following the page, not quoting it
+        return not _SHOWN_END.search(before[m.end() :])
+    return False
+
+
+def _label(clause: str, at: int, end: int) -> str:
+    """The nearest marker's label, corrected for displays, promises, records and borrowing."""
+    kind = _nearest_kind(clause, at, end)
+    if kind in ("total", "transfer", "unknown") and (
+        _shown(clause[:at]) or _AS_RECORD.match(clause[end:])
+    ):
+        return "other"
+    if kind == "borrowed" and _TRANSFER.search(clause[end:]):
+        return "transfer"  # 借款2万元后全部转给对方
+    return kind
+
+
+def _spans_of(pattern: re.Pattern[str], text: str) -> list[tuple[int, int]]:
+    """The stretches of ``text`` between the matches of ``pattern`` (clauses, sentences)."""
+    spans, start = [], 0
+    for m in pattern.finditer(text):
+        spans.append((start, m.start()))
+        start = m.end()
+    spans.append((start, len(text)))
+    return spans
+
+
+def _bare_transfers(text: str, found: list[Amount]) -> list[Amount]:
+    """Relabel as transfers the sums that a transfer told without an amount pays.
+
+    "请其先借2万元……章某转账后" and "急需2万元保释金，沈某随即转账" state the sum once, then the
+    act. A clause with a transfer act and no amount of its own pays the amount just before it,
+    when that amount was not already labelled (a bare sum, money borrowed), is in the same or the
+    sentence before, and no amount follows in the act's own sentence (that one is its sum). An
+    act asked for or denied (要求其转账, 无法转账) pays nothing.
+    """
+    sentence_starts = [a for a, _ in _spans_of(_SENTENCE, text)]
+
+    def sentence_of(pos: int) -> int:
+        return bisect_right(sentence_starts, pos) - 1
+
+    starts = [a.start for a in found]
+    result = list(found)
+    for a, b in _spans_of(_CLAUSE, text):
+        if any(a <= s < b for s in starts):
+            continue
+        clause = text[a:b]
+        act = _BARE_ACT.search(clause)
+        if act is None:
+            continue
+        lead = _AS_TOLD.sub("", clause[: act.start()])
+        if _REQUEST.search(lead):
+            continue
+        sentence = sentence_of(a)
+        if any(s >= b and sentence_of(s) == sentence for s in starts):
+            continue
+        before = [i for i, s in enumerate(starts) if s < a]
+        if not before:
+            continue
+        i = before[-1]
+        if sentence - sentence_of(starts[i]) > 1:
+            continue
+        if result[i].kind in ("unknown", "borrowed"):
+            result[i] = replace(result[i], kind="transfer")
+    return result
 
 
 def find_amounts(text: str) -> list[Amount]:
@@ -552,7 +670,7 @@ def find_amounts(text: str) -> list[Amount]:
         clause = text[clause_start:clause_end]
         kind = _label(clause, start - clause_start, match.end() - clause_start)
         found.append(Amount(value, kind, match.group().strip(), start))
-    return found
+    return _bare_transfers(text, found)
 
 
 def fraud_loss(text: str) -> FoundLoss | None:

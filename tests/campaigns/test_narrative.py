@@ -221,3 +221,135 @@ def test_thirty_police_narratives() -> None:
         if when != row["预期案发时间"] or loss is None or loss.amount != Decimal(row["预期损失"]):
             wrong.append((row["案件编号"], when, loss and loss.amount))
     assert wrong == []
+
+
+@pytest.mark.parametrize(
+    ("text", "amount", "rule"),
+    [
+        # Cash handed over in person counts as a transfer.
+        (
+            "当晚8时许，一名自称“办案民警”的男子到其家中，当面取走现金12万元。",
+            Decimal("120000"),
+            "transfers",
+        ),
+        (
+            "赵某按对方要求将现金8万元装进纸袋，在小区门口交给一名自称“快递员”的男子。",
+            Decimal("80000"),
+            "transfers",
+        ),
+        (
+            "对方称其涉嫌洗钱，需将存款取出当面交付“专案组”核查，孙某于次日将现金6万元交予"
+            "上门的男子。",
+            Decimal("60000"),
+            "transfers",
+        ),
+        # The sum is named first, the transfer after it without the sum.
+        (
+            "对方以母亲住院为由向其借款1.5万元，称下周归还，李某转账后对方将其拉黑。",
+            Decimal("15000"),
+            "transfers",
+        ),
+        (
+            "对方称急需2万元“保释金”，沈某信以为真，随即通过手机银行转账。",
+            Decimal("20000"),
+            "transfers",
+        ),
+        ("邓某在借呗借款2万元后全部转给对方。", Decimal("20000"), "transfers"),
+        # A promised return, a credit limit, rebates, a displayed balance are not losses.
+        (
+            "对方称投资该项目每月可获得收益5万元，王某信以为真，向对方账户转账2万元。",
+            Decimal("20000"),
+            "transfers",
+        ),
+        (
+            "对方承诺投资10万元后可获得5万元收益，李某当日先转账1万元试水。",
+            Decimal("10000"),
+            "transfers",
+        ),
+        (
+            "对方称可为其办理一张额度20万元的信用卡，需先缴纳手续费3000元，张某转账后对方失联。",
+            Decimal("3000"),
+            "transfers",
+        ),
+        ("前几单共获得返利56元，随后按对方要求转账3000元。", Decimal("3000"), "transfers"),
+        (
+            "页面显示其账户余额12.6万元，提现时被要求缴纳税费8000元，王某转账后仍无法提现。",
+            Decimal("8000"),
+            "transfers",
+        ),
+        (
+            "平台账户显示盈利3万元，对方称需先充值2万元才能提现，刘某充值后平台关闭。",
+            Decimal("20000"),
+            "transfers",
+        ),
+        (
+            "对方发来一张转账5万元的截图，称已转错账，要求其退还，王某随即转账5万元。",
+            Decimal("50000"),
+            "transfers",
+        ),
+        # Following what a page shows is not quoting it.
+        ("冯某按页面显示的账户转账6000元。", Decimal("6000"), "transfers"),
+        # A display that ends in a demand: the demanded sum is paid.
+        ("平台显示账户被冻结，需缴纳解冻金5000元。", Decimal("5000"), "transfers"),
+    ],
+)
+def test_cash_handovers_late_transfers_and_figures_that_are_not_losses(
+    text: str, amount: Decimal, rule: str
+) -> None:
+    found = fraud_loss(text)
+    assert found is not None
+    assert (found.amount, found.rule) == (amount, rule)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Only a limit, a loan applied for, or a prize before the transfer: no sum is known.
+        "对方称可为其办理额度20万元的信用卡，张某转账后对方失联。",
+        "金某申请借款8万元，对方称需缴纳验资金，金某转账后发现被骗。",
+        "奖品为笔记本电脑一台和现金5万元，领奖前须先缴纳公证费。黎某转账后对方失联。",
+        # A transfer asked for, or one that could not be made, pays nothing.
+        "对方急需2万元，要求其立即转账，钱某未予理会。",
+        "对方称需2万元周转，但其在国外无法转账。",
+    ],
+)
+def test_a_transfer_without_a_sum_does_not_pay_a_figure_that_is_no_loss(text: str) -> None:
+    assert fraud_loss(text) is None
+
+
+def test_a_displayed_payment_is_not_a_transfer() -> None:
+    kinds = [
+        (a.value, a.kind)
+        for a in find_amounts("页面显示买家已付款9000元，岳某先后转账4000元、6000元。")
+    ]
+    assert kinds == [
+        (Decimal("9000"), "other"),
+        (Decimal("4000"), "transfer"),
+        (Decimal("6000"), "transfer"),
+    ]
+
+
+def _loss_figures(name: str) -> tuple[int, int, int, list[str]]:
+    """(right, wrong, missed, the wrong and missed case numbers) of the loss over a fixture."""
+    with (FIXTURES / name).open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    right = wrong = missed = 0
+    bad = []
+    for row in rows:
+        found = fraud_loss(row["简要案情"])
+        if found is None:
+            missed += 1
+            bad.append(f"{row['案件编号']}: none, expected {row['预期损失']}")
+        elif found.amount == Decimal(row["预期损失"]):
+            right += 1
+        else:
+            wrong += 1
+            bad.append(f"{row['案件编号']}: {found.amount}, expected {row['预期损失']}")
+    return right, wrong, missed, bad
+
+
+@pytest.mark.parametrize(
+    ("name", "right"), [("narratives.csv", 30), ("narratives_heldout.csv", 36)]
+)
+def test_loss_figures_on_the_fixture_narratives(name: str, right: int) -> None:
+    assert _loss_figures(name) == (right, 0, 0, [])
