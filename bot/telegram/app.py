@@ -28,6 +28,7 @@ from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
+    BasePersistence,
     CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
@@ -47,6 +48,7 @@ from bot.telegram.handlers import COMMANDS, FrontEnd
 from bot.telegram.leaders import Leaders
 from bot.telegram.notify import Notifier
 from bot.telegram.outbox import Courier
+from bot.telegram.persistence import bot_persistence
 from bot.telegram.watch import GroupWatcher
 from campaigns.delivery import Herald
 from campaigns.planner import Planner
@@ -68,10 +70,19 @@ OUTBOX_EVERY = 2.0
 UPDATE_QUEUE_SIZE = 64
 
 
-def build_application(settings: Settings, token: str, api_url: str, file_url: str) -> Application:
+def build_application(
+    settings: Settings,
+    token: str,
+    api_url: str,
+    file_url: str,
+    persistence: BasePersistence | None = None,
+) -> Application:
+    """The Application; with ``persistence``, its persistent conversations survive a restart."""
+    builder = ApplicationBuilder()
+    if persistence is not None:
+        builder = builder.persistence(persistence)
     return (
-        ApplicationBuilder()
-        .token(token)
+        builder.token(token)
         .base_url(api_url)
         .base_file_url(file_url)
         .rate_limiter(AIORateLimiter(max_retries=5))
@@ -172,7 +183,7 @@ async def run_app(settings: Settings, stop: asyncio.Event) -> None:
         token = settings.telegram_bot_token
         api_url, file_url = settings.telegram_api_url, settings.telegram_file_url
 
-    application = build_application(settings, token, api_url, file_url)
+    application = build_application(settings, token, api_url, file_url, bot_persistence(settings))
     courier = Courier(store, application.bot)
     front = FrontEnd(gateway, store, get_reader, courier)
     notifier = Notifier(store, taxonomy, courier, staff)

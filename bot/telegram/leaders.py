@@ -12,8 +12,11 @@ conversation with the bot (Rasa) goes on as before.
 
 Every message goes out through the outbox (``Courier``). Only the keyboard of a multiple-choice
 step is edited in place when a choice is toggled, so that picking three audiences does not post
-three messages. A campaign in the making lives in the leader's ``user_data``: a restart of the
-bot loses it (nothing was stored yet), and the leader starts again.
+three messages. A campaign in the making lives in the leader's ``user_data`` and the
+conversation is persistent: ``DraftCodec`` turns the draft into JSON for the bot's persistence
+(``bot/telegram/persistence.py``), so a restart of the bot resumes the set-up at the step it was
+at. The 15 minutes of silence count across a restart too: a draft idle longer is not restored,
+and one found stale when the leader answers is ended as timed out.
 """
 
 from __future__ import annotations
@@ -93,6 +96,8 @@ LEAD_MAX_MINUTES = 720
 FURTHEST_AHEAD = timedelta(days=366)
 NEXT_SHOWN = 3
 DRAFT_KEY = "leader_campaign_draft"
+CONVERSATION = "newcampaign"  # the persistent ConversationHandler's name
+DRAFT_FORMAT = 1  # of DraftCodec's JSON; a draft in another format is not restored
 # Callback data: "lc:<step>:<value>" in the guided conversation, "lr:<action>:<id>" on reports.
 STEP_PREFIX = "lc"
 REPORT_PREFIX = "lr"
@@ -379,6 +384,143 @@ class Draft:
     end: date | None = None
     quiet: tuple[str, str] | None = DEFAULT_QUIET
     budget: int = DEFAULT_BUDGET
+    touched_at: datetime = field(default_factory=utcnow)  # the leader's last answer (UTC)
+
+
+class DraftError(ValueError):
+    """A saved draft that cannot be read back (another format, a value of the wrong kind)."""
+
+
+def _get(data: dict[str, Any], key: str, kind: type, none: bool = False) -> Any:
+    value = data.get(key)
+    if value is None and none:
+        return None
+    # bool is an int: a flag saved where a number belongs (or the reverse) is refused
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise DraftError(f"{key}: {value!r} is not {kind.__name__}")
+    return value
+
+
+def _ints(data: dict[str, Any], key: str) -> list[int]:
+    values = _get(data, key, list)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise DraftError(f"{key}: not a list of numbers")
+    return values
+
+
+def _strs(data: dict[str, Any], key: str) -> list[str]:
+    values = _get(data, key, list)
+    if not all(isinstance(v, str) for v in values):
+        raise DraftError(f"{key}: not a list of strings")
+    return values
+
+
+def _moment(data: dict[str, Any], key: str) -> datetime | None:
+    text = _get(data, key, str, none=True)
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise DraftError(f"{key}: {text!r} is not a time") from None
+    if value.tzinfo is None:
+        raise DraftError(f"{key}: {text!r} has no time zone")
+    return value
+
+
+def _date(data: dict[str, Any], key: str) -> date | None:
+    text = _get(data, key, str, none=True)
+    try:
+        return None if text is None else date.fromisoformat(text)
+    except ValueError:
+        raise DraftError(f"{key}: {text!r} is not a date") from None
+
+
+@dataclass(frozen=True)
+class DraftCodec:
+    """A draft as JSON for the bot's persistence, and back (a dataclass with sets, int-keyed
+    dicts, dates and times: JSON keeps none of them as they are). A draft idle for the timeout
+    or longer decodes to None: the set-up is not resumed."""
+
+    clock: Callable[[], datetime] = utcnow
+
+    def encode(self, draft: Draft) -> dict[str, Any]:
+        return {
+            "format": DRAFT_FORMAT,
+            "user_id": draft.user_id,
+            "reach": None if draft.reach is None else sorted(draft.reach),
+            "labels": {str(area_id): label for area_id, label in draft.labels.items()},
+            "step": draft.step,
+            "name": draft.name,
+            "area_id": draft.area_id,
+            "audiences": list(draft.audiences),
+            "template_key": draft.template_key,
+            "text": draft.text,
+            "choices": list(draft.choices),
+            "all_templates": draft.all_templates,
+            "kind": draft.kind,
+            "once_at": draft.once_at.isoformat() if draft.once_at else None,
+            "weekdays": list(draft.weekdays),
+            "times": list(draft.times),
+            "scam_types": list(draft.scam_types),
+            "lead": draft.lead,
+            "start": draft.start.isoformat() if draft.start else None,
+            "end": draft.end.isoformat() if draft.end else None,
+            "quiet": list(draft.quiet) if draft.quiet else None,
+            "budget": draft.budget,
+            "touched_at": draft.touched_at.isoformat(),
+        }
+
+    def decode(self, data: Any) -> Draft | None:
+        """The draft saved by ``encode``; None when stale; DraftError when unreadable."""
+        if not isinstance(data, dict) or data.get("format") != DRAFT_FORMAT:
+            raise DraftError("not a draft in this format")
+        labels = _get(data, "labels", dict)
+        if not all(_digits(k) and isinstance(v, str) for k, v in labels.items()):
+            raise DraftError("labels: not area ids with their names")
+        reach = None if data.get("reach") is None else set(_ints(data, "reach"))
+        step = _get(data, "step", int)
+        if step not in STEP_NAMES:
+            raise DraftError(f"step: {step!r} is not a step")
+        kind = _get(data, "kind", str, none=True)
+        if kind is not None and kind not in KIND_NAMES:
+            raise DraftError(f"kind: {kind!r} is not a kind of schedule")
+        weekdays = _ints(data, "weekdays")
+        if not all(0 <= d <= 6 for d in weekdays):
+            raise DraftError("weekdays: not days of the week")
+        quiet = _strs(data, "quiet") if data.get("quiet") is not None else None
+        if quiet is not None and len(quiet) != 2:
+            raise DraftError("quiet: not a start and an end")
+        touched_at = _moment(data, "touched_at")
+        if touched_at is None:
+            raise DraftError("touched_at: missing")
+        draft = Draft(
+            user_id=_get(data, "user_id", int),
+            reach=reach,
+            labels={int(k): v for k, v in labels.items()},
+            step=step,
+            name=_get(data, "name", str),
+            area_id=_get(data, "area_id", int, none=True),
+            audiences=_strs(data, "audiences"),
+            template_key=_get(data, "template_key", str, none=True),
+            text=_get(data, "text", str, none=True),
+            choices=_strs(data, "choices"),
+            all_templates=_get(data, "all_templates", bool),
+            kind=kind,
+            once_at=_moment(data, "once_at"),
+            weekdays=weekdays,
+            times=_strs(data, "times"),
+            scam_types=_strs(data, "scam_types"),
+            lead=_get(data, "lead", int),
+            start=_date(data, "start"),
+            end=_date(data, "end"),
+            quiet=(quiet[0], quiet[1]) if quiet else None,
+            budget=_get(data, "budget", int),
+            touched_at=touched_at,
+        )
+        if self.clock() - draft.touched_at >= timedelta(minutes=TIMEOUT_MINUTES):
+            return None
+        return draft
 
 
 @dataclass(frozen=True)
@@ -495,7 +637,8 @@ class Leaders:
                 ],
                 allow_reentry=True,
                 conversation_timeout=TIMEOUT_MINUTES * 60,
-                name="newcampaign",
+                name=CONVERSATION,
+                persistent=True,
             )
         return [
             conversation,
@@ -772,6 +915,10 @@ class Leaders:
         if context.user_data is not None:
             context.user_data.pop(DRAFT_KEY, None)
 
+    def _expired(self, draft: Draft) -> bool:
+        """Idle past the timeout: the conversation's own timeout does not outlive a restart."""
+        return self.clock() - draft.touched_at >= timedelta(minutes=TIMEOUT_MINUTES)
+
     async def on_new(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> object:
         message = update.effective_message
         if message is None or message.from_user is None:
@@ -797,7 +944,7 @@ class Leaders:
         if reach is not None and not reach:
             turn.say(NO_AREAS)
             return ConversationHandler.END
-        draft = Draft(user.id, reach, labels)
+        draft = Draft(user.id, reach, labels, touched_at=self.clock())
         assert context.user_data is not None
         context.user_data[DRAFT_KEY] = draft
         await self.ask(
@@ -831,6 +978,12 @@ class Leaders:
         if draft is None or chat is None:
             return ConversationHandler.END
         turn = Turn(chat.id)
+        if self._expired(draft):
+            self._forget(context)
+            turn.say(TIMED_OUT)
+            self._after(turn)
+            return ConversationHandler.END
+        draft.touched_at = self.clock()
         await self.ask(turn, draft, hint="正在新建活动：请先回答下面的问题，或者发 /cancel 取消。")
         self._after(turn)
         return draft.step
@@ -861,9 +1014,15 @@ class Leaders:
         self, turn: Turn, update: Update, context: ContextTypes.DEFAULT_TYPE
     ) -> object:
         draft = self._draft(context)
-        if draft is None:  # the bot restarted mid-conversation, say
+        if draft is None:  # its saved draft could not be restored after a restart, say
             turn.say(ENDED)
             return ConversationHandler.END
+        if self._expired(draft):  # resumed after a restart, then left unanswered
+            if update.callback_query is not None:
+                await self._answer(update.callback_query)
+            turn.say(TIMED_OUT)
+            return ConversationHandler.END
+        draft.touched_at = self.clock()
         query = update.callback_query
         answer: Answer
         if query is not None:
@@ -1664,6 +1823,11 @@ class Leaders:
 
 
 __all__ = [
+    "CONVERSATION",
+    "DRAFT_KEY",
+    "Draft",
+    "DraftCodec",
+    "DraftError",
     "InputError",
     "Leaders",
     "parse_budget",
