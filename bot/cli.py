@@ -102,12 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="talk to the bot in the terminal, through the same store-first path as Telegram",
     )
     chat.add_argument("--sender", default="cli-resident", help="the conversation id")
-    from bot import campaigns_cli, cases_cli, grid_cli, reports_cli
+    from bot import campaigns_cli, cases_cli, grid_cli, reports_cli, users_cli
 
     reports_cli.add_parser(sub)
     cases_cli.add_parser(sub)
     grid_cli.add_parser(sub)
     campaigns_cli.add_parser(sub)
+    users_cli.add_parser(sub)
     return parser
 
 
@@ -153,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot import campaigns_cli
 
         return campaigns_cli.run(args, settings)
+    if args.command == "users":
+        from bot import users_cli
+
+        return users_cli.run(args, settings)
     if args.command == "chat":
         from bot.chat import run_chat
 

@@ -65,6 +65,8 @@ class Settings:
     web_port: int = 8000
     campaign_rate: float = 25.0
     campaign_tick_seconds: float = 30.0
+    dashboard_session_hours: float = 12.0
+    dashboard_secure_cookies: str = "auto"
 
     @property
     def sandbox(self) -> bool:
@@ -137,6 +139,10 @@ class Settings:
             )
         if not 1.0 <= self.campaign_tick_seconds <= 3600.0:
             raise SettingsError("CAMPAIGN_TICK_SECONDS must be 1 to 3600")
+        if not 0.1 <= self.dashboard_session_hours <= 24 * 30:
+            raise SettingsError("DASHBOARD_SESSION_HOURS must be 0.1 to 720")
+        if self.dashboard_secure_cookies not in ("auto", "on", "off"):
+            raise SettingsError("DASHBOARD_SECURE_COOKIES must be auto, on or off")
         if self.store_retry_seconds < 0:
             raise SettingsError("STORE_RETRY_SECONDS must not be negative")
 

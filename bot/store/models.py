@@ -89,6 +89,27 @@ class User(Base):
     telegram_user_id: Mapped[int | None] = mapped_column(sa.BigInteger, unique=True)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The dashboard's login: failures in a row lock the account for a while.
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None]
+    last_login_at: Mapped[datetime | None]
+    password_changed_at: Mapped[datetime | None]
+
+
+class WebSession(Base):
+    """A signed-in browser: the cookie holds a random token, the store only its SHA-256."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    user_agent: Mapped[str | None] = mapped_column(sa.String(255))
 
 
 class AreaLeader(Base):
@@ -227,6 +248,18 @@ class ReportEvent(Base):
     to_status: Mapped[str] = mapped_column(sa.String(16))
     actor: Mapped[str] = mapped_column(sa.String(64))
     note: Mapped[str | None] = mapped_column(sa.Text)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReportNote(Base):
+    """A staff member's note on a report, kept beside its status history."""
+
+    __tablename__ = "report_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(sa.ForeignKey("reports.id"), index=True)
+    author_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    text: Mapped[str] = mapped_column(sa.Text)
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -37,7 +37,7 @@ def test_a_new_sqlite_file_is_migrated_to_head(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'sub' / 'fresh.db'}"
     assert db.current(url) is None
     db.upgrade(url)
-    assert db.current(url) == db.head() == "0003"
+    assert db.current(url) == db.head() == "0004"
     assert _tables(url) == TABLES
 
 
