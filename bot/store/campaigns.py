@@ -21,12 +21,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from bot.store.errors import NotFound
 from bot.store.grid import subtree_ids
 from bot.store.models import (
     CAMPAIGN_STATUSES,
+    DELIVERY_STATUSES,
     SCHEDULE_KINDS,
     Area,
     AreaLeader,
@@ -44,6 +45,7 @@ BUDGET_WINDOW = timedelta(days=7)
 # Deliveries that count against a group's weekly budget (sent, or on their way).
 _COUNTED = ("queued", "sending", "sent")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+MAX_DELIVERY_PAGE = 500
 
 
 class CampaignMoveError(ValueError):
@@ -150,6 +152,29 @@ class OccurrenceSummary:
     due_at: datetime
     status: str
     counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    """One push of a campaign to one group, as the campaign page lists it."""
+
+    id: int
+    due_at: datetime
+    chat_id: int
+    chat_title: str | None
+    area_label: str | None  # 东湖社区/1网格/5幢; None for a group no longer in the grid
+    status: str
+    reason: str | None
+    attempts: int
+    sent_at: datetime | None
+
+    @property
+    def reason_kind(self) -> str | None:
+        """The reason without its particulars, the key the Chinese names are looked up by: a
+        skip's reason as stored, a failure's (or a retry's) kind, as ``campaign_report`` counts."""
+        if self.reason is None:
+            return None
+        return self.reason if self.status == "skipped" else _reason_kind(self.reason)
 
 
 @dataclass(frozen=True)
@@ -300,14 +325,15 @@ class Campaigns:
         ).scalar_one_or_none()
 
     def campaigns_visible_to(self, user_id: int) -> list[CampaignView]:
-        """An admin's: all; a leader's: those targeting the areas they lead, and their own."""
+        """An admin's or staff member's: all (staff only look); a leader's: those targeting the
+        areas they lead, and their own."""
 
         def work(session: Session) -> list[CampaignView]:
             user = session.get(User, user_id)
             if user is None:
                 return []
             query = sa.select(Campaign).order_by(Campaign.id.desc())
-            if user.role != "admin":
+            if user.role not in ("admin", "staff"):
                 led = session.execute(
                     sa.select(AreaLeader.area_id).where(AreaLeader.user_id == user_id)
                 ).scalars()
@@ -717,6 +743,84 @@ class Campaigns:
                 failed=dict(failed),
                 occurrences=summaries,
             )
+
+        return self.run_in(work, write=False)  # type: ignore[attr-defined]
+
+    def campaign_deliveries(
+        self,
+        campaign_id: int,
+        *,
+        status: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[DeliveryRow], int]:
+        """One page of a campaign's pushes, newest due time first, and how many the status filter
+        matches: a count and a page, two queries, each group's place in the grid joined in (the
+        tree is community → grid → building, so its area and the two above it name it)."""
+        if status is not None and status not in DELIVERY_STATUSES:
+            raise ValueError(f"status must be one of {DELIVERY_STATUSES}, not {status!r}")
+        for name, value, low, high in (
+            ("limit", limit, 1, MAX_DELIVERY_PAGE),
+            ("offset", offset, 0, None),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"{name} must be a whole number")
+            if value < low or (high is not None and value > high):
+                bound = f"{low} to {high}" if high is not None else f"at least {low}"
+                raise ValueError(f"{name} must be {bound}, not {value}")
+        d = CampaignDelivery
+        where = [d.campaign_id == campaign_id]
+        if status is not None:
+            where.append(d.status == status)
+        a1, a2, a3 = aliased(Area), aliased(Area), aliased(Area)
+
+        def work(session: Session) -> tuple[list[DeliveryRow], int]:
+            total = int(session.execute(sa.select(sa.func.count(d.id)).where(*where)).scalar_one())
+            if total == 0 and session.get(Campaign, campaign_id) is None:
+                raise NotFound(f"no campaign {campaign_id}")
+            rows = session.execute(
+                sa.select(
+                    d.id,
+                    CampaignOccurrence.due_at,
+                    d.chat_id,
+                    Chat.title,
+                    a1.id.label("area_id"),
+                    a1.name.label("name1"),
+                    a2.name.label("name2"),
+                    a3.name.label("name3"),
+                    d.status,
+                    d.reason,
+                    d.attempts,
+                    d.sent_at,
+                )
+                .join(CampaignOccurrence, CampaignOccurrence.id == d.occurrence_id)
+                .join(Chat, Chat.id == d.chat_id)
+                .outerjoin(a1, a1.id == Chat.area_id)
+                .outerjoin(a2, a2.id == a1.parent_id)
+                .outerjoin(a3, a3.id == a2.parent_id)
+                .where(*where)
+                .order_by(CampaignOccurrence.due_at.desc(), d.id)
+                .limit(limit)
+                .offset(offset)
+            ).all()
+            return [
+                DeliveryRow(
+                    id=r.id,
+                    due_at=r.due_at,
+                    chat_id=r.chat_id,
+                    chat_title=r.title,
+                    area_label=(
+                        "/".join(n for n in (r.name3, r.name2, r.name1) if n is not None)
+                        if r.area_id is not None
+                        else None
+                    ),
+                    status=r.status,
+                    reason=r.reason,
+                    attempts=r.attempts,
+                    sent_at=r.sent_at,
+                )
+                for r in rows
+            ], total
 
         return self.run_in(work, write=False)  # type: ignore[attr-defined]
 

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from bot.nlp import indicators as ind
 from bot.settings import Settings
 from bot.store import similarity, workflow
+from bot.store.accounts import Accounts
 from bot.store.campaigns import Campaigns
 from bot.store.cases import Cases
 from bot.store.errors import InvalidTransition, NotFound, StoreUnavailable
@@ -65,6 +66,7 @@ from bot.store.models import (
     User,
 )
 from bot.store.outbox import Outbox
+from bot.store.review import Review
 from bot.store.rows import (
     alert_view,
     area_view,
@@ -75,6 +77,7 @@ from bot.store.rows import (
     resident_view,
     user_view,
 )
+from bot.store.trends import Trends
 from bot.store.tx import Transactions
 from bot.store.types import UTC, to_cents, utcnow
 from bot.store.views import (
@@ -173,7 +176,7 @@ def _clip(text: str | None) -> str | None:
     return None if text is None else text[:ERROR_MAX_CHARS]
 
 
-class Store(Cases, Campaigns, Grid, Outbox, Transactions):
+class Store(Accounts, Review, Cases, Campaigns, Grid, Outbox, Trends, Transactions):
     """The store on one database URL; safe to share between threads."""
 
     def __init__(
