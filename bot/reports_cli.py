@@ -3,25 +3,30 @@
 ``list`` and ``show`` print reports (masked unless ``--reveal``, which is written to the audit
 log); ``assign``, ``review``, ``confirm``, ``dismiss`` and ``reopen`` move a report through its
 statuses, each move recorded with the actor. Output is plain text, or JSON with ``--json``.
+``export-nlu`` writes the reviewed reports as NLU training data for a person to check.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from dataclasses import asdict
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.dashboard.nlu_export import export_nlu
 from bot.nlp.taxonomy import NOT_SCAM, load_taxonomy
 from bot.settings import Settings
 from bot.store.repo import InvalidTransition, ReportView, Store, StoreUnavailable
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 STATUSES = ("new", "assigned", "in_review", "confirmed", "dismissed", "answered")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -51,6 +56,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             move.add_argument("--type", required=True, dest="scam_type", help="scam type code")
         if verb == "assign":
             move.add_argument("--to", required=True, help="username of the staff member")
+    export = verbs.add_parser(
+        "export-nlu",
+        help="reviewed reports as Rasa NLU training data, for a person to check",
+        description="The window is on the verdict's date (Asia/Shanghai), both days included.",
+    )
+    export.add_argument("--since", metavar="YYYY-MM-DD", help="verdicts from this day on")
+    export.add_argument("--until", metavar="YYYY-MM-DD", help="verdicts up to this day")
+    export.add_argument("--out", metavar="FILE", help="write here instead of standard output")
 
 
 def _jsonable(value: Any) -> Any:
@@ -119,7 +132,58 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 1
 
 
+def _day(text: str | None, *, after: bool = False) -> datetime | None:
+    """Midnight in Shanghai at the start of the day ``text`` names (of the next, ``after``)."""
+    if text is None:
+        return None
+    if not _DATE.fullmatch(text.strip()):
+        raise ValueError(f"日期要写成 YYYY-MM-DD，如 2026-11-01：{text!r}")
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise ValueError(f"没有这一天：{text}") from exc
+    if after:
+        day += timedelta(days=1)
+    return datetime.combine(day, time(), tzinfo=SHANGHAI)
+
+
+def _export_nlu(args: argparse.Namespace, settings: Settings, store: Store) -> int:
+    prog = "antifraud reports export-nlu"
+    try:
+        since, until = _day(args.since), _day(args.until, after=True)
+        if since is not None and until is not None and since >= until:
+            raise ValueError(f"--since {args.since} 在 --until {args.until} 之后")
+        result = export_nlu(
+            store,
+            load_taxonomy(settings.taxonomy_path),
+            since=since,
+            until=until,
+            existing_dir=settings.taxonomy_path.parent / "nlu",
+        )
+    except ValueError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    if args.out:
+        try:
+            Path(args.out).write_text(result.yaml_text, encoding="utf-8")
+        except OSError as exc:
+            print(f"{prog}: 写不了 {args.out}：{exc.strerror or exc}", file=sys.stderr)
+            return 1
+    else:
+        sys.stdout.write(result.yaml_text)
+    counts = "，".join(f"{intent} {n}" for intent, n in result.by_intent.items()) or "无"
+    where = f"，写到了 {args.out}" if args.out else ""
+    print(
+        f"导出 {result.examples} 条例句（{counts}），训练数据里已有的 {result.skipped_known} 条"
+        f"没有导出{where}。每一条都要有人检查后才能移进 nlu_data/nlu/",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def _run(args: argparse.Namespace, settings: Settings, store: Store) -> int:
+    if args.verb == "export-nlu":
+        return _export_nlu(args, settings, store)
     if args.verb == "list":
         reports = store.list_reports(status=args.status, limit=args.limit, offset=args.offset)
         if args.json:

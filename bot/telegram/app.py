@@ -22,7 +22,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from telegram import BotCommand, Update
 from telegram.ext import (
     AIORateLimiter,
@@ -35,6 +35,8 @@ from telegram.ext import (
     filters,
 )
 
+from bot.dashboard.auth import sandbox_admin
+from bot.dashboard.web import Dashboard
 from bot.gateway import Gateway
 from bot.nlp.analysis import get_analyzer
 from bot.nlp.classify import Classifier
@@ -166,8 +168,10 @@ async def run_app(settings: Settings, stop: asyncio.Event) -> None:
     gateway = Gateway(store, rasa, watch=watcher.check)
     staff = int(settings.staff_chat_id) if settings.staff_chat_id.lstrip("-").isdigit() else None
 
-    routes: list[Route | Mount] = [Route("/health", lambda _r: JSONResponse({"ok": True}))]
+    routes: list[BaseRoute] = [Route("/health", lambda _r: JSONResponse({"ok": True}))]
+    routes += Dashboard(store, taxonomy, settings).routes()
     base = f"http://{settings.web_host}:{settings.web_port}"
+    first_password = sandbox_admin(store) if settings.sandbox else None
     if settings.sandbox:
         from bot.sandbox.server import create_app
         from bot.sandbox.state import SandboxState
@@ -231,8 +235,16 @@ async def run_app(settings: Settings, stop: asyncio.Event) -> None:
             print(
                 f"Sandbox (no TELEGRAM_BOT_TOKEN): chat with the bot at {base}/sandbox", flush=True
             )
+            if first_password is not None:
+                print(
+                    f"Staff dashboard at {base}/ : first account 'admin', password "
+                    f"{first_password} (shown once; change it with "
+                    "`antifraud users passwd admin`).",
+                    flush=True,
+                )
         else:
             print(f"Telegram bot @{application.bot.username} is running.", flush=True)
+        print(f"Staff dashboard: {base}/", flush=True)
         await stop.wait()
     finally:
         await campaigns.stop()  # the pushes on the way finish; nothing is sent twice

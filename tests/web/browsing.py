@@ -12,6 +12,7 @@ the test provokes them) failed requests and answers with an error status.
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,12 +70,19 @@ class Watch:
     requests: list[str] = field(default_factory=list)
 
 
-def watch(page: Page, origin: str, *, strict_network: bool = True) -> Watch:
+def watch(
+    page: Page, origin: str, *, strict_network: bool = True, confirms: Collection[str] = ()
+) -> Watch:
     """Record the page's problems. ``strict_network=False`` allows failed and refused requests
-    (for a test that cuts the server off on purpose); other origins are never allowed."""
+    (for a test that cuts the server off on purpose); other origins are never allowed. A
+    ``confirm()`` whose question is in ``confirms`` is the page asking before an irreversible
+    action: it is answered OK, as the person would; any other dialog is a problem."""
     seen = Watch(origin.rstrip("/"), strict_network)
 
     def on_dialog(dialog) -> None:  # type: ignore[no-untyped-def]
+        if dialog.type == "confirm" and dialog.message in confirms:
+            dialog.accept()
+            return
         seen.problems.append(f"dialog: {dialog.message}")  # an alert() ran: hostile text executed
         dialog.dismiss()
 
