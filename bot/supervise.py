@@ -87,8 +87,8 @@ async def supervise(settings: Settings, stop: asyncio.Event) -> None:
         where = f"sandbox: {web}/sandbox" if settings.sandbox else "Telegram bot running"
         print(
             f"Ready. Rasa on {rasa.url if rasa else settings.rasa_url} "
-            f"(REST channel: /webhooks/rest/webhook), actions on {action_url}, {where}. "
-            "Ctrl-C stops.",
+            f"(REST channel: /webhooks/rest/webhook), actions on {action_url}, {where}, "
+            f"staff dashboard: {web}/. Ctrl-C stops.",
             flush=True,
         )
         while not stop.is_set():
