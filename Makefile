@@ -21,7 +21,7 @@ help:
 	@echo "make run    set up what is missing, train the model if needed, run the product"
 	@echo "make test   set up, train if needed, validate the data and run every test"
 	@echo "make bench  NLU figures, classify and conversation speed, the Telegram front end end to end,"
-	@echo "            a campaign to 2,000 sandbox groups (reports/bench.md)"
+	@echo "            a campaign to 2,000 sandbox groups, the dashboard on 20,000 reports (reports/bench.md)"
 	@echo "make lint   ruff check and format check"
 
 python310:

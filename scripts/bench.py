@@ -16,6 +16,9 @@ merges it into the existing reports/bench.json and bench.md; ``--quick`` shorten
 Campaigns (``scripts/bench_campaigns.py``, no Rasa needed) run last: one push to
 ``--campaign-groups`` sandbox groups, uninterrupted and with the sender stopped and killed
 halfway; ``--campaigns-only`` runs them alone and merges them the same way.
+The staff dashboard (``scripts/bench_dashboard.py``, no Rasa needed) comes after them: its
+pages through the real app against the plain store calls, on ``--dashboard-reports`` reports
+(SQLite and, when it answers, PostgreSQL); ``--dashboard-only`` runs it alone, merged the same way.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -37,6 +41,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import bench_campaigns
+import bench_dashboard
 import bench_telegram
 import httpx
 
@@ -223,13 +228,13 @@ async def rest_turns(url: str, texts: list[str], concurrency: int, tag: str) -> 
     return {**summarise(latencies, wall), "empty_replies": empty}
 
 
-def postgres_url() -> str | None:
+def postgres_url(suffix: str = "") -> str | None:
     """A fresh database on the local PostgreSQL server, or None when there is none."""
     base = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
     try:
         import psycopg
 
-        name = f"antifraud_bench_{os.getpid()}"
+        name = f"antifraud_bench_{os.getpid()}{suffix}"
         with psycopg.connect(base, autocommit=True, connect_timeout=3) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name}")
             conn.execute(f"CREATE DATABASE {name}")
@@ -426,6 +431,8 @@ def markdown(data: dict) -> str:
         out += bench_telegram.markdown(data["telegram"])
     if "campaigns" in data:
         out += bench_campaigns.markdown(data["campaigns"])
+    if "dashboard" in data:
+        out += bench_dashboard.markdown(data["dashboard"])
     return "\n".join(out)
 
 
@@ -520,7 +527,26 @@ def main() -> int:
         action="store_true",
         help="run only the campaigns part; merge it into the existing reports/bench.json",
     )
+    dg = parser.add_argument_group("the staff dashboard (scripts/bench_dashboard.py)")
+    dg.add_argument(
+        "--dashboard-reports",
+        type=int,
+        default=bench_dashboard.Plan.reports,
+        help="reports in the store the pages are timed on",
+    )
+    dg.add_argument("--skip-dashboard", action="store_true")
+    dg.add_argument(
+        "--dashboard-only",
+        action="store_true",
+        help="run only the dashboard part; merge it into the existing reports/bench.json",
+    )
     args = parser.parse_args()
+    if args.dashboard_only and (args.skip_dashboard or args.telegram_only or args.campaigns_only):
+        parser.error(
+            "--dashboard-only excludes --skip-dashboard, --telegram-only and --campaigns-only"
+        )
+    if args.dashboard_reports < 100:
+        parser.error("--dashboard-reports must be at least 100")
     if args.telegram_only and args.skip_telegram:
         parser.error("--telegram-only and --skip-telegram exclude each other")
     if args.campaigns_only and (args.skip_campaigns or args.telegram_only):
@@ -546,6 +572,7 @@ def main() -> int:
         FileNotFoundError,
         SettingsError,
         bench_campaigns.CampaignBenchError,
+        bench_dashboard.DashboardBenchError,
     ) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
@@ -569,23 +596,48 @@ def campaigns(args: argparse.Namespace, data: dict, walls: dict[str, float]) -> 
     walls["campaigns"] = time.perf_counter() - t0
 
 
+def dashboard(args: argparse.Namespace, data: dict, walls: dict[str, float]) -> None:
+    """The dashboard on a SQLite file and, when it answers, a PostgreSQL database of its own;
+    both removed afterwards."""
+    plan = bench_dashboard.Plan(reports=args.dashboard_reports)
+    print(f"Dashboard: {plan}", flush=True)
+    t0 = time.perf_counter()
+    root = Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
+    databases = {"sqlite": f"sqlite:///{root / 'dashboard.db'}"}
+    pg = postgres_url("_dashboard")
+    if pg:
+        databases["postgresql"] = pg
+    try:
+        data["dashboard"] = bench_dashboard.run(plan, databases)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+        if pg:
+            bench_dashboard.drop_postgres(pg)
+    data["dashboard"]["separate_run"] = args.dashboard_only
+    walls["dashboard"] = time.perf_counter() - t0
+
+
 def run(args: argparse.Namespace) -> int:
     REPORTS.mkdir(exist_ok=True)
     settings = Settings.from_env()
     started = time.perf_counter()
     load = os.getloadavg()
     data: dict = {}
-    if args.telegram_only or args.campaigns_only:
+    alone = args.telegram_only or args.campaigns_only or args.dashboard_only
+    if alone:
         previous = REPORTS / "bench.json"
         if previous.is_file():
             with contextlib.suppress(ValueError):
                 data = json.loads(previous.read_text(encoding="utf-8"))
     data["folds"] = data.get("folds", args.folds)
-    if not (args.telegram_only or args.campaigns_only):
+    if not alone:
         data["load_at_start"] = load
     walls: dict[str, float] = data.setdefault("wall_s", {})
     if args.campaigns_only:
         campaigns(args, data, walls)
+        return write_report(data)
+    if args.dashboard_only:
+        dashboard(args, data, walls)
         return write_report(data)
     pool = [t for t, _ in load_pool(settings)]
     root = Path(tempfile.mkdtemp(prefix="bench-store-"))
@@ -622,6 +674,8 @@ def run(args: argparse.Namespace) -> int:
             walls["cv"] = time.perf_counter() - t0
     if not (args.skip_campaigns or args.telegram_only):
         campaigns(args, data, walls)
+    if not (args.skip_dashboard or args.telegram_only):
+        dashboard(args, data, walls)
     walls["total" if not args.telegram_only else "telegram_only_total"] = (
         time.perf_counter() - started
     )
