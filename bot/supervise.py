@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from bot.child import ChildProcess
+from bot.dashboard.auth import sandbox_admin
 from bot.nlp.rasa_server import RasaProcess
 from bot.replay import replay_spool
 from bot.services import ActionServerProcess, AppProcess
@@ -74,6 +75,8 @@ async def supervise(settings: Settings, stop: asyncio.Event) -> None:
     ]
     store = Store(settings.database_url, retry_seconds=1.0)
     spool = Spool(settings.spool_dir)
+    # In the sandbox, a first dashboard account, told here where the person running it looks.
+    first_password = sandbox_admin(store) if settings.sandbox else None
     # Messages a crash left half-processed go back to the queue (nothing else runs yet).
     requeued = store.inbox_requeue_stale(0)
     if requeued:
@@ -91,6 +94,12 @@ async def supervise(settings: Settings, stop: asyncio.Event) -> None:
             f"staff dashboard: {web}/. Ctrl-C stops.",
             flush=True,
         )
+        if first_password is not None:
+            print(
+                f"Dashboard account made for this sandbox: admin / {first_password} "
+                "(shown once; `.venv/bin/antifraud users passwd admin` changes it).",
+                flush=True,
+            )
         while not stop.is_set():
             for service in services:
                 if service.exited():

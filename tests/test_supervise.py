@@ -4,6 +4,7 @@ spool, stop everything on Ctrl-C."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot.dashboard import passwords
 from bot.nlp.rasa_server import _free_port
 from bot.store.repo import NewReport, Store
 from bot.store.spool import Spool
@@ -87,6 +89,11 @@ def test_make_run_serves_restarts_replays_and_stops(tmp_path):
         assert store.reports_of("run-1")[0].scam_type == "rebate"
         log_text = Path(log.name).read_text()
         assert f"sandbox: http://127.0.0.1:{web_port}/sandbox" in log_text
+        # A first dashboard account, its password printed where the person running it looks.
+        found = re.search(r"Dashboard account made for this sandbox: admin / (\S+) ", log_text)
+        assert found, log_text
+        record = store.login_record("admin")
+        assert record is not None and passwords.verify(record.password_hash, found.group(1))
 
         # No token: the sandbox. The seed message posted in a grid group is answered by a reply
         # to it, and the automatic report is listed.
