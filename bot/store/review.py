@@ -5,7 +5,8 @@ so a long queue never loads into Python. A report's place in the grid is its cha
 its resident's; the area filter and its label come from joining that area with its parent and
 grandparent, which covers the whole tree (community → grid → building) without a query per
 level. ``scope`` is ``None`` for admins and staff (everything), or the set of area ids a grid
-leader may see: then reports with no area are hidden too.
+leader may see: a report placed there by its group or by its resident (whose urgent alert its
+leaders get), and no report with no place at all.
 
 Overdue levels follow a service level per risk: a high-risk report should be looked at within
 the hour, a low-risk one within a day. Revealing an indicator's raw value is audited (who, which
@@ -248,7 +249,10 @@ def _reports(*columns: Any) -> sa.Select[Any]:
 def _scoped(query: sa.Select[Any], scope: frozenset[int] | None) -> sa.Select[Any]:
     if scope is None:
         return query
-    return query.where(_AREA.in_(sorted(scope)))  # NULL is never in: unplaced reports hidden
+    ids = sorted(scope)
+    # Seen by the leaders of the group's area and of the resident's: the latter get its urgent
+    # alert, so they must be able to open it. NULL is never in: unplaced reports stay hidden.
+    return query.where(sa.or_(Chat.area_id.in_(ids), Resident.area_id.in_(ids)))
 
 
 def _filtered(query: sa.Select[Any], f: QueueFilter) -> sa.Select[Any]:
@@ -414,11 +418,12 @@ class Review:
     def report_visible(self, report_id: int, scope: frozenset[int] | None) -> bool:
         """Whether someone with this scope may see the report (False when there is none)."""
         ids = _check_scope(scope)
-        try:
-            area_id = self.report_area_id(report_id)
-        except NotFound:
-            return False
-        return ids is None or (area_id is not None and area_id in ids)
+
+        def work(session: Session) -> bool:
+            query = _scoped(_reports(Report.id), ids).where(Report.id == report_id)
+            return session.execute(query).first() is not None
+
+        return self.run_in(work, write=False)  # type: ignore[attr-defined]
 
     def similar_reports(
         self, report_id: int, scope: frozenset[int] | None, limit: int = 5

@@ -233,7 +233,11 @@ def test_paging_and_total(store: Store, world: World) -> None:
 def test_scope_shows_a_leaders_subtree_only(store: Store, world: World) -> None:
     grid1 = frozenset(store.area_subtree(world.grid1))
     assert _keys(world, store, grid1) == ["a", "e", "b", "f"]  # not c (grid2), not d (nowhere)
-    assert _keys(world, store, frozenset({world.grid2})) == ["c"]
+    # e came from a grid-1 group, but its resident lives in grid 2: grid 2's leader gets its
+    # urgent alert, so may open it too
+    assert _keys(world, store, frozenset({world.grid2})) == ["e", "c"]
+    assert store.report_visible(world.reports["e"], frozenset({world.grid2}))
+    assert not store.report_visible(world.reports["d"], frozenset({world.grid2}))
     assert _keys(world, store, grid1, area_id=world.grid2) == []
     empty = store.review_queue(QueueFilter(), frozenset(), now=NOW)
     assert empty.items == () and empty.total == 0
