@@ -52,6 +52,14 @@ _MOBILE = re.compile(
 _LANDLINE = re.compile(
     _NOT_DIGIT_BEFORE + r"(?:\(0\d{2,3}\)|0\d{2,3}[-\s])\s?[2-9]\d{6,7}" + _NOT_DIGIT_AFTER
 )
+# Written without a separator, an area code and number are only a landline after a word that
+# says a number follows (电话02187654321): bare, 11 or 12 digits starting with 0 may be anything.
+_LANDLINE_SAID = re.compile(
+    r"(?:电话|座机|固话|号码|致电|拨打|打)[是为：:\s]{0,2}"
+    + _NOT_DIGIT_BEFORE
+    + r"(0(?:[12]\d|[3-9]\d{2})[2-9]\d{6,7})"
+    + _NOT_DIGIT_AFTER
+)
 _SERVICE = re.compile(
     _NOT_DIGIT_BEFORE
     + r"(?:[48]00"
@@ -135,6 +143,8 @@ def find_phones(text: str) -> Iterator[Found]:
         yield Found(PHONE_MOBILE, _digits(m.group(1)), m.start(), m.end())
     for m in _LANDLINE.finditer(text):
         yield Found(PHONE_LANDLINE, _digits(m.group(0)), m.start(), m.end())
+    for m in _LANDLINE_SAID.finditer(text):
+        yield Found(PHONE_LANDLINE, m.group(1), m.start(1), m.end(1))
     for m in _SERVICE.finditer(text):
         yield Found(PHONE_SERVICE, _digits(m.group(0)), m.start(), m.end())
 

@@ -19,6 +19,8 @@ def kinds(text: str) -> list[tuple[str, str]]:
         ("客服电话17096328871", (ind.PHONE_MOBILE, "17096328871")),
         ("打 +86 138-1234-5678 联系", (ind.PHONE_MOBILE, "13812345678")),
         ("座机0571-86523311", (ind.PHONE_LANDLINE, "057186523311")),
+        ("还说不能告诉家人，电话02187654321", (ind.PHONE_LANDLINE, "02187654321")),
+        ("请拨打：057186523311核实", (ind.PHONE_LANDLINE, "057186523311")),
         ("请拨打4008123456", (ind.PHONE_SERVICE, "4008123456")),
         ("工行客服95588", (ind.PHONE_SERVICE, "95588")),
         ("点击 http://t.cn/A6xYz3 领取", (ind.LINK, "http://t.cn/A6xYz3")),
@@ -54,6 +56,7 @@ def test_finds_indicator(text, expected):
         "验证码123456，请勿泄露",
         "12345678901234",  # 14 digits: no phone, no card
         "138123456789",  # 12 digits: too long for a mobile
+        "流水号02187654321已受理",  # a bare 0-number with no word for a phone before it
     ],
 )
 def test_numbers_that_are_not_phones(text):
