@@ -306,6 +306,12 @@ class Draft:
         return self.chat[2] if self.chat is not None else self.resident[2]
 
     @property
+    def places(self) -> frozenset[int]:
+        """Where a grid leader sees it: its group's area and its resident's."""
+        found = {self.resident[2], self.chat[2] if self.chat is not None else None}
+        return frozenset(a for a in found if a is not None)
+
+    @property
     def shown_type(self) -> str:
         if self.status in workflow.REVIEWED and self.verdict is not None:
             return self.verdict
@@ -321,6 +327,10 @@ class Filed:
     shown_type: str
     area_id: int | None
     key: tuple[int, int]
+    places: frozenset[int] = frozenset()  # the queue shows it to leaders of any of these
+
+    def visible(self, scope: frozenset[int] | None) -> bool:
+        return scope is None or bool(self.places & scope)
 
 
 def _open_share(age: timedelta) -> float:
@@ -384,7 +394,7 @@ def draft(
 
 
 def _filed(report_id: int, d: Draft) -> Filed:
-    return Filed(report_id, d.status, d.shown_type, d.area_id, d.message.key)
+    return Filed(report_id, d.status, d.shown_type, d.area_id, d.message.key, d.places)
 
 
 def file_real(store: Store, world: World, d: Draft) -> Filed:
@@ -572,17 +582,14 @@ def fill(bench: Bench, messages: Messages, rng: random.Random, now: datetime, up
 
 
 def open_count(filed: list[Filed], scope: frozenset[int] | None) -> int:
-    return sum(f.status in OPEN and (scope is None or f.area_id in scope) for f in filed)
+    return sum(f.status in OPEN and f.visible(scope) for f in filed)
 
 
 def filtered_count(
     filed: list[Filed], scope: frozenset[int] | None, scam_type: str, area: frozenset[int]
 ) -> int:
     return sum(
-        f.status in OPEN
-        and f.shown_type == scam_type
-        and f.area_id in area
-        and (scope is None or f.area_id in scope)
+        f.status in OPEN and f.shown_type == scam_type and f.area_id in area and f.visible(scope)
         for f in filed
     )
 

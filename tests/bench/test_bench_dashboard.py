@@ -60,21 +60,24 @@ def test_what_the_pages_show_is_read_back() -> None:
 
 def test_the_tally_counts_by_status_type_and_place() -> None:
     filed = [
-        bd.Filed(1, "new", "loan", 10, (0, 0)),
-        bd.Filed(2, "assigned", "loan", 11, (0, 1)),
-        bd.Filed(3, "confirmed", "loan", 10, (0, 0)),
+        bd.Filed(1, "new", "loan", 10, (0, 0), frozenset({10})),
+        bd.Filed(2, "assigned", "loan", 11, (0, 1), frozenset({11})),
+        bd.Filed(3, "confirmed", "loan", 10, (0, 0), frozenset({10})),
         bd.Filed(4, "in_review", "rebate", None, (1, 0)),
-        bd.Filed(5, "dismissed", "not_scam", 20, (2, 0)),
-        bd.Filed(6, "answered", "not_scam", 10, (2, 0)),  # dismissed, then the resident told
+        bd.Filed(5, "dismissed", "not_scam", 20, (2, 0), frozenset({20})),
+        bd.Filed(6, "answered", "not_scam", 10, (2, 0), frozenset({10})),  # then told
+        # from a group of area 20 by a resident of area 11: leaders of either see it
+        bd.Filed(7, "new", "rebate", 20, (3, 0), frozenset({20, 11})),
     ]
     leader = frozenset({10, 11})
-    assert bd.open_count(filed, None) == 3
-    assert bd.open_count(filed, leader) == 2  # no place: only staff see it
+    assert bd.open_count(filed, None) == 4
+    assert bd.open_count(filed, leader) == 3  # no place: only staff see it
+    assert bd.open_count(filed, frozenset({20})) == 1
     assert bd.filtered_count(filed, None, "loan", frozenset({10})) == 1
     assert bd.filtered_count(filed, leader, "loan", leader) == 2
     assert bd.filtered_count(filed, frozenset({20}), "loan", leader) == 0
-    assert bd.heatmap_count(filed, None) == 4  # neither the dismissed nor the ordinary one
-    assert bd.heatmap_count(filed, leader) == 3
+    assert bd.heatmap_count(filed, None) == 5  # neither the dismissed nor the ordinary one
+    assert bd.heatmap_count(filed, leader) == 3  # the trends count each report at one place
 
 
 def test_percentiles_of_the_latencies() -> None:
