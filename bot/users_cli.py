@@ -37,10 +37,8 @@ from bot.grid_cli import (
     resolve_area,
 )
 from bot.settings import Settings
-from bot.store.models import USER_ROLES, AreaLeader, User
+from bot.store.models import USER_ROLES, AreaLeader
 from bot.store.repo import Store, UserView
-from bot.store.rows import user_view
-from bot.store.types import utcnow
 
 ACTOR = "cli"
 PROG = "antifraud users"
@@ -174,30 +172,16 @@ def _add(args: argparse.Namespace, store: Store) -> int:
     areas = {area.id: area for area in (resolve_area(store, text) for text in args.area)}
     password_hash = _hash(read_password(args.password_stdin), username)
 
-    def work(session: Session) -> UserView:
-        now = utcnow()
-        user = User(
-            username=username,
-            role=args.role,
+    try:
+        user = store.add_account(
+            username,
+            args.role,
+            password_hash,
+            ACTOR,
             display_name=name,
             telegram_user_id=args.telegram_id,
-            password_hash=password_hash,
-            password_changed_at=now,
-            active=True,
-            created_at=now,
+            lead_areas=areas,
         )
-        session.add(user)
-        session.flush()
-        details = {"role": args.role, "telegram_linked": args.telegram_id is not None}
-        store._audit(session, ACTOR, "user.add", "user", user.id, details)
-        for area_id in areas:
-            session.add(AreaLeader(area_id=area_id, user_id=user.id))
-            store._audit(session, ACTOR, "leader.add", "area", area_id, {"user_id": user.id})
-        session.flush()
-        return user_view(user)
-
-    try:
-        user = store.run_in(work, write=True)
     except IntegrityError as exc:  # the name or the Telegram id was taken, maybe meanwhile
         raise CliError(
             f"没有新建：用户名“{username}”或 Telegram 账号 {args.telegram_id} 已经有人用了"

@@ -8,6 +8,7 @@ ends when it expires, when its user signs out, is disabled or gets a new passwor
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -105,6 +106,52 @@ class Accounts:
             )
 
         return self.run_in(work, write=False)  # type: ignore[attr-defined]
+
+    def add_account(
+        self,
+        username: str,
+        role: str,
+        password_hash: str,
+        actor: str,
+        *,
+        display_name: str | None = None,
+        telegram_user_id: int | None = None,
+        lead_areas: Iterable[int] = (),
+    ) -> UserView:
+        """A new account with its password (already hashed) and the areas it leads, in one
+        transaction: a failure leaves no account behind. ``IntegrityError`` if the name or the
+        Telegram id is taken; audited."""
+        if role not in USER_ROLES:
+            raise ValueError(f"role must be one of {', '.join(USER_ROLES)}")
+        if not password_hash.startswith("$argon2"):
+            raise ValueError("the store keeps argon2 hashes only")
+        areas = list(dict.fromkeys(lead_areas))
+
+        def work(session: Session) -> UserView:
+            now = utcnow()
+            user = User(
+                username=username,
+                role=role,
+                display_name=display_name,
+                telegram_user_id=telegram_user_id,
+                password_hash=password_hash,
+                password_changed_at=now,
+                active=True,
+                created_at=now,
+            )
+            session.add(user)
+            session.flush()
+            details = {"role": role, "telegram_linked": telegram_user_id is not None}
+            self._audit(session, actor, "user.add", "user", user.id, details)  # type: ignore[attr-defined]
+            for area_id in areas:
+                session.add(AreaLeader(area_id=area_id, user_id=user.id))
+                self._audit(  # type: ignore[attr-defined]
+                    session, actor, "leader.add", "area", area_id, {"user_id": user.id}
+                )
+            session.flush()
+            return user_view(user)
+
+        return self.run_in(work, write=True)  # type: ignore[attr-defined]
 
     def set_password_hash(self, user_id: int, password_hash: str, actor: str) -> UserView:
         """A new password (already hashed); every session of the user ends; audited."""

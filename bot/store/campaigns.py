@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
 from bot.store.errors import NotFound
-from bot.store.grid import subtree_ids
+from bot.store.grid import path_label, subtree_ids
 from bot.store.models import (
     CAMPAIGN_STATUSES,
     DELIVERY_STATUSES,
@@ -810,9 +810,7 @@ class Campaigns:
                     chat_id=r.chat_id,
                     chat_title=r.title,
                     area_label=(
-                        "/".join(n for n in (r.name3, r.name2, r.name1) if n is not None)
-                        if r.area_id is not None
-                        else None
+                        path_label(r.name1, r.name2, r.name3) if r.area_id is not None else None
                     ),
                     status=r.status,
                     reason=r.reason,

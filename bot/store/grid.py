@@ -40,6 +40,12 @@ def subtree_ids(session: Session, area_id: int) -> list[int]:
     return found
 
 
+def path_label(*names: str | None) -> str:
+    """ "东湖社区/1网格/5幢" from the names of an area and those above it, nearest first (as a
+    query joining an area to its parents gives them; missing levels are None)."""
+    return "/".join(n for n in reversed(names) if n is not None)
+
+
 def chain_ids(session: Session, area_id: int) -> list[int]:
     """``area_id`` and the areas above it, nearest first."""
     chain: list[int] = []

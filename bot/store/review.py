@@ -29,6 +29,7 @@ from bot.nlp import indicators as ind
 from bot.nlp.normalize import normalize_text
 from bot.store import workflow
 from bot.store.errors import NotFound
+from bot.store.grid import path_label
 from bot.store.models import (
     INDICATOR_STATUSES,
     REPORT_SOURCES,
@@ -372,7 +373,7 @@ class Review:
                 text_masked=row.excerpt,
                 area_id=row.area_id,
                 area_label=(
-                    "/".join(n for n in (row.name3, row.name2, row.name1) if n is not None)
+                    path_label(row.name1, row.name2, row.name3)
                     if row.area_id is not None
                     else None
                 ),
